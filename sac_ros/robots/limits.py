@@ -1,0 +1,80 @@
+"""Joint limits and the one function that makes any proposed target safe to send.
+
+Every path to a motor (policy node, drivers, simulators) goes through
+:meth:`JointLimits.safe_targets`, so a target can never leave the robot's limits or move
+faster than its velocity limit, whatever the policy, a message or a bug proposes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class JointLimits:
+    """Position box and velocity limit for an ordered set of joints."""
+
+    names: tuple[str, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    max_velocity: np.ndarray  # rad/s, per joint
+
+    def __post_init__(self) -> None:
+        n = len(self.names)
+        for field in ("lower", "upper", "max_velocity"):
+            value = np.asarray(getattr(self, field), dtype=np.float64)
+            if value.ndim == 0:
+                value = np.full(n, float(value))
+            if value.shape != (n,):
+                raise ValueError(f"{field} has shape {value.shape}, expected ({n},)")
+            value.setflags(write=False)
+            object.__setattr__(self, field, value)
+        if not np.all(np.isfinite(self.lower)) or not np.all(np.isfinite(self.upper)):
+            raise ValueError("joint limits must be finite")
+        if np.any(self.lower >= self.upper):
+            raise ValueError("every lower limit must be below its upper limit")
+        if np.any(self.max_velocity <= 0):
+            raise ValueError("velocity limits must be positive")
+
+    @property
+    def size(self) -> int:
+        return len(self.names)
+
+    @property
+    def center(self) -> np.ndarray:
+        return 0.5 * (self.lower + self.upper)
+
+    def clip(self, positions: np.ndarray) -> np.ndarray:
+        return np.clip(positions, self.lower, self.upper)
+
+    def contains(self, positions: np.ndarray, tolerance: float = 0.0) -> bool:
+        p = np.asarray(positions, dtype=np.float64)
+        return bool(
+            np.all(np.isfinite(p))
+            and np.all(p >= self.lower - tolerance)
+            and np.all(p <= self.upper + tolerance)
+        )
+
+    def safe_targets(
+        self, proposed: np.ndarray, current: np.ndarray, dt: float
+    ) -> np.ndarray:
+        """Targets that stay inside the box and within ``max_velocity * dt`` of ``current``.
+
+        Non-finite proposals hold the current position (clipped into the box); a wrong
+        size raises ValueError, since no sensible target can be guessed from it.
+        """
+        proposed = np.asarray(proposed, dtype=np.float64)
+        current = np.asarray(current, dtype=np.float64)
+        if proposed.shape != (self.size,):
+            raise ValueError(f"expected {self.size} targets, got shape {proposed.shape}")
+        if current.shape != (self.size,):
+            raise ValueError(f"expected {self.size} positions, got shape {current.shape}")
+        if not np.isfinite(dt) or dt <= 0:
+            raise ValueError(f"dt must be positive and finite, got {dt}")
+        # A measured position may lie slightly outside the box; start from its clip.
+        here = self.clip(np.where(np.isfinite(current), current, self.center))
+        wanted = np.where(np.isfinite(proposed), proposed, here)
+        step = self.max_velocity * dt
+        return self.clip(np.clip(wanted, here - step, here + step))

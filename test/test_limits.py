@@ -1,0 +1,65 @@
+"""The safety clamp every motor path goes through."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sac_ros.robots import dclaw
+from sac_ros.robots.limits import JointLimits
+
+LIM = dclaw.LIMITS
+DT = 1.0 / dclaw.CONTROL_RATE_HZ
+
+hostile = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(-1e300, 1e300),
+    st.sampled_from([0.0, -0.0, 1e-300, np.pi, -np.pi]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    proposed=st.lists(hostile, min_size=9, max_size=9),
+    current=st.lists(st.floats(-4, 4), min_size=9, max_size=9),
+)
+def test_targets_stay_in_limits_and_rate(proposed, current):
+    out = LIM.safe_targets(np.array(proposed), np.array(current), DT)
+    assert np.all(np.isfinite(out))
+    assert np.all(out >= LIM.lower) and np.all(out <= LIM.upper)
+    here = LIM.clip(np.array(current))
+    assert np.all(np.abs(out - here) <= LIM.max_velocity * DT + 1e-12)
+
+
+def test_nan_holds_position():
+    current = dclaw.NOMINAL_POSE.copy()
+    proposed = np.full(9, np.nan)
+    np.testing.assert_allclose(LIM.safe_targets(proposed, current, DT), current)
+
+
+def test_reachable_target_is_unchanged():
+    current = dclaw.NOMINAL_POSE.copy()
+    proposed = current + 0.01
+    np.testing.assert_allclose(LIM.safe_targets(proposed, current, DT), proposed)
+
+
+def test_wrong_size_is_an_error():
+    with pytest.raises(ValueError, match="expected 9 targets"):
+        LIM.safe_targets(np.zeros(8), np.zeros(9), DT)
+
+
+def test_bad_limits_rejected():
+    with pytest.raises(ValueError):
+        JointLimits(names=("a",), lower=np.array([1.0]), upper=np.array([0.0]), max_velocity=1.0)
+
+
+def test_dclaw_units_roundtrip():
+    raw = np.arange(0, 4096, 455)[:9]
+    rad = dclaw.raw_to_rad(raw, dclaw.DEFAULT_OFFSETS)
+    np.testing.assert_array_equal(dclaw.rad_to_raw(rad, dclaw.DEFAULT_OFFSETS), raw)
+    # Raw 2048 is the middle of the turn: 0 rad for the top joints, 0 rad = pi - pi others.
+    mid = dclaw.raw_to_rad(np.full(9, 2048), dclaw.DEFAULT_OFFSETS)
+    np.testing.assert_allclose(mid[[1, 2, 4, 5, 7, 8]], 0.0, atol=1e-12)
+    np.testing.assert_allclose(mid[[0, 3, 6]], np.pi / 2, atol=1e-12)
