@@ -1,0 +1,1 @@
+"""Thin ROS 2 nodes: topics, parameters and QoS wired to the cores. No algorithm here."""

@@ -1,0 +1,149 @@
+"""What every node shares: QoS profiles, parameter declaration, diagnostics, entry point."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+
+# --- QoS (README.md, "Topics") ---------------------------------------------------------
+SENSOR_QOS = qos_profile_sensor_data
+COMMAND_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST
+)
+EVENT_QOS = QoSProfile(
+    depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST
+)
+# Transitions: reliable with a deep history; lossless delivery across learner restarts is
+# the job of sequence numbers and acks (sac_ros.runtime.delivery), not of DDS alone.
+TRANSITION_QOS = QoSProfile(
+    depth=1000, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST
+)
+# Weights: the latest policy waits for late joiners (a restarted policy node).
+POLICY_QOS = QoSProfile(
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    history=HistoryPolicy.KEEP_LAST,
+)
+
+OK, WARN, ERROR, STALE = (
+    DiagnosticStatus.OK,
+    DiagnosticStatus.WARN,
+    DiagnosticStatus.ERROR,
+    DiagnosticStatus.STALE,
+)
+
+
+def declare(
+    node: Node,
+    name: str,
+    default: Any,
+    description: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    step: float = 0.0,
+    read_only: bool = True,
+) -> Any:
+    """Declare a parameter with a descriptor (range for rqt_reconfigure) and return it.
+
+    Parameters are read-only unless they are safe to change while running.
+    """
+    desc = ParameterDescriptor(description=description, read_only=read_only)
+    if lo is not None and hi is not None:
+        if isinstance(default, bool):
+            raise ValueError(f"parameter {name}: a bool has no range")
+        if isinstance(default, int):
+            desc.integer_range = [
+                IntegerRange(from_value=int(lo), to_value=int(hi), step=int(step))
+            ]
+        else:
+            desc.floating_point_range = [
+                FloatingPointRange(from_value=float(lo), to_value=float(hi), step=float(step))
+            ]
+    return node.declare_parameter(name, default, desc).value
+
+
+class Diagnostics:
+    """One node's DiagnosticStatus on /diagnostics, published at a fixed rate."""
+
+    def __init__(self, node: Node, name: str, hardware_id: str = "", period: float = 1.0):
+        self._node = node
+        self._pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._status = DiagnosticStatus(
+            name=f"sac_ros: {name} ({node.get_fully_qualified_name()})",
+            hardware_id=hardware_id,
+            level=OK,
+            message="starting",
+        )
+        self._problems: dict[str, tuple[bytes, str, float]] = {}
+        self._values: Callable[[], dict[str, Any]] = dict
+        self._timer = node.create_timer(period, self.publish)
+
+    def values_from(self, fn: Callable[[], dict[str, Any]]) -> None:
+        """Where the key/value pairs come from (called at each publish)."""
+        self._values = fn
+
+    def problem(self, key: str, level: bytes, message: str, hold: float = 5.0) -> None:
+        """Report a problem; it stays in the status for ``hold`` seconds after the last report."""
+        self._problems[key] = (level, message, time.monotonic() + hold)
+
+    def clear(self, key: str) -> None:
+        self._problems.pop(key, None)
+
+    def publish(self) -> None:
+        now = time.monotonic()
+        self._problems = {k: v for k, v in self._problems.items() if v[2] > now}
+        if self._problems:
+            level = max(v[0] for v in self._problems.values())
+            message = "; ".join(v[1] for v in self._problems.values())
+        else:
+            level, message = OK, "ok"
+        self._status.level = level
+        self._status.message = message
+        self._status.values = [KeyValue(key=k, value=str(v)) for k, v in self._values().items()]
+        arr = DiagnosticArray(status=[self._status])
+        arr.header.stamp = self._node.get_clock().now().to_msg()
+        self._pub.publish(arr)
+
+
+def stamp_seconds(stamp: Any) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def ensure_localhost_discovery() -> None:
+    """Keep DDS discovery on this machine unless the user chose otherwise."""
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+
+def spin_node(factory: Callable[[], Node], args: Iterable[str] | None = None) -> None:
+    """Run one node until SIGINT/SIGTERM, then let it shut down cleanly (final work)."""
+    ensure_localhost_discovery()
+    rclpy.init(args=list(args) if args is not None else None)
+    node = factory()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        close = getattr(node, "close", None)
+        if callable(close):
+            close()
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()

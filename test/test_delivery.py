@@ -1,0 +1,151 @@
+"""Transitions survive a lossy channel and a learner crash: exactly once, in order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sac_ros.runtime.delivery import Ack, Inbox, Outbox
+from sac_ros.runtime.wire import (
+    TransitionBatch,
+    WireFormatError,
+    decode_transitions,
+    encode_transitions,
+    read_metadata,
+)
+
+
+def _batch(n: int, pixels: bool = False, start: int = 0) -> TransitionBatch:
+    rng = np.random.default_rng(start)
+    if pixels:
+        obs = {
+            "image": rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+            "proprio": rng.standard_normal((n, 18)).astype(np.float32),
+        }
+        nxt = {k: v.copy() for k, v in obs.items()}
+    else:
+        obs = rng.standard_normal((n, 20)).astype(np.float32)
+        nxt = obs + 1
+    return TransitionBatch(
+        session="abc",
+        layout='{"kind": "vector"}',
+        first_retained=start,
+        obs=obs,
+        action=rng.uniform(-1, 1, (n, 9)).astype(np.float32),
+        reward=rng.standard_normal(n).astype(np.float32),
+        next_obs=nxt,
+        terminated=np.zeros(n, np.uint8),
+        truncated=np.eye(1, n, n - 1, dtype=np.uint8)[0],
+        seq=np.arange(start, start + n),
+        episode=np.zeros(n, np.int64),
+        step=np.arange(n),
+    )
+
+
+@pytest.mark.parametrize("pixels", [False, True])
+def test_wire_roundtrip(pixels):
+    b = _batch(5, pixels)
+    out = decode_transitions(encode_transitions(b))
+    assert (out.session, out.layout, out.first_retained) == ("abc", b.layout, 0)
+    np.testing.assert_array_equal(out.seq, b.seq)
+    np.testing.assert_array_equal(out.truncated, b.truncated)
+    row = out.row(2)
+    if pixels:
+        np.testing.assert_array_equal(row["obs"]["image"], b.obs["image"][2])
+    else:
+        np.testing.assert_array_equal(row["next_obs"], b.next_obs[2])
+
+
+def test_wire_rejects_defects():
+    data = encode_transitions(_batch(4))
+    with pytest.raises(WireFormatError, match="too short"):
+        decode_transitions(data[:5])
+    with pytest.raises(WireFormatError, match="truncated"):
+        decode_transitions(data[:40])
+    with pytest.raises(WireFormatError):
+        decode_transitions(data[:-3])
+    with pytest.raises(WireFormatError, match="malformed"):
+        decode_transitions(data[:8] + b"{" * (len(data) - 8))
+    bad = _batch(4)
+    bad.reward[1] = np.nan
+    with pytest.raises(WireFormatError, match="NaN"):
+        decode_transitions(encode_transitions(bad))
+    bad = _batch(4)
+    bad.seq = np.array([0, 1, 1, 2])
+    with pytest.raises(WireFormatError, match="increase"):
+        decode_transitions(encode_transitions(bad))
+    assert read_metadata(data)["format"] == "sac_ros.transitions/1"
+
+
+def _run_channel(rng, outbox, inbox, store, n_steps, drop_p, crash_at=None):
+    """Sender adds one item a step; a lossy channel; the receiver acks each step."""
+    t = 0.0
+    checkpoint = None
+    for step in range(n_steps):
+        t += 0.1
+        outbox.add(step)
+        for seq, item in outbox.take(8):
+            if rng.random() < drop_p:
+                continue  # lost in transit
+            keep = inbox.accept("robot", outbox.session, [seq], outbox.first_retained)
+            store.extend(item for _ in keep)
+        if step % 25 == 0:
+            inbox.mark_durable()
+            checkpoint = (inbox.state_dict(), list(store))
+        if crash_at is not None and step == crash_at:
+            state, saved = checkpoint
+            inbox = Inbox("learner-2")
+            inbox.load_state_dict(state)
+            store[:] = saved
+        if rng.random() > drop_p:
+            for ack in inbox.acks("robot"):
+                outbox.on_ack(Ack.from_json(ack.to_json()), t)
+    # Let the channel drain.
+    for _ in range(200):
+        t += 0.5
+        for seq, item in outbox.take(64):
+            keep = inbox.accept("robot", outbox.session, [seq], outbox.first_retained)
+            store.extend(item for _ in keep)
+        for ack in inbox.acks("robot"):
+            outbox.on_ack(ack, t)
+    return inbox
+
+
+@pytest.mark.parametrize("drop_p", [0.0, 0.2])
+def test_exactly_once_over_a_lossy_channel(drop_p):
+    rng = np.random.default_rng(1)
+    outbox, store = Outbox("s1", capacity=10_000, resend_after=0.3), []
+    inbox = _run_channel(rng, outbox, Inbox("learner-1"), store, 400, drop_p)
+    assert store == list(range(400))
+    assert outbox.dropped == 0
+    if drop_p:
+        assert outbox.resent > 0 and inbox.gaps > 0
+
+
+def test_learner_crash_resumes_from_checkpoint_without_loss():
+    rng = np.random.default_rng(2)
+    outbox, store = Outbox("s1", capacity=10_000, resend_after=0.3), []
+    _run_channel(rng, outbox, Inbox("learner-1"), store, 300, 0.05, crash_at=180)
+    assert store == list(range(300))
+    # Only what is not yet in a checkpoint stays in the outbox.
+    assert outbox.retained < 30
+
+
+def test_bounded_retention_counts_what_it_drops():
+    outbox = Outbox("s1", capacity=10)
+    for i in range(25):
+        outbox.add(i)
+    assert outbox.retained == 10 and outbox.dropped == 15
+    assert [s for s, _ in outbox.take(100)] == list(range(15, 25))
+    inbox = Inbox("l")
+    assert inbox.accept("robot", "s1", [15, 16], outbox.first_retained) == [0, 1]
+
+
+def test_ack_from_another_sender_session_is_ignored():
+    outbox = Outbox("new", capacity=10)
+    outbox.add(0)
+    outbox.take(10)
+    outbox.on_ack(Ack("l", "old", 5, 5), 0.0)
+    assert outbox.retained == 1
+    with pytest.raises(ValueError, match="malformed"):
+        Ack.from_json('{"learner": 1}')
