@@ -63,3 +63,11 @@ def test_dclaw_units_roundtrip():
     mid = dclaw.raw_to_rad(np.full(9, 2048), dclaw.DEFAULT_OFFSETS)
     np.testing.assert_allclose(mid[[1, 2, 4, 5, 7, 8]], 0.0, atol=1e-12)
     np.testing.assert_allclose(mid[[0, 3, 6]], np.pi / 2, atol=1e-12)
+
+
+def test_normalized_actions_map_onto_the_box():
+    np.testing.assert_allclose(LIM.denormalize(-np.ones(9)), LIM.lower)
+    np.testing.assert_allclose(LIM.denormalize(np.ones(9)), LIM.upper)
+    np.testing.assert_allclose(LIM.denormalize(np.full(9, 7.0)), LIM.upper)  # clipped
+    q = LIM.denormalize(np.linspace(-1, 1, 9))
+    np.testing.assert_allclose(LIM.normalize(q), np.linspace(-1, 1, 9))

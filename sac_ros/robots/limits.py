@@ -46,6 +46,16 @@ class JointLimits:
     def center(self) -> np.ndarray:
         return 0.5 * (self.lower + self.upper)
 
+    def denormalize(self, action: np.ndarray) -> np.ndarray:
+        """Map a policy action in [-1, 1] (clipped first) to positions in the box."""
+        a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        return self.lower + 0.5 * (a + 1.0) * (self.upper - self.lower)
+
+    def normalize(self, positions: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`denormalize` for positions inside the box."""
+        p = np.asarray(positions, dtype=np.float64)
+        return 2.0 * (p - self.lower) / (self.upper - self.lower) - 1.0
+
     def clip(self, positions: np.ndarray) -> np.ndarray:
         return np.clip(positions, self.lower, self.upper)
 
