@@ -10,7 +10,12 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import (
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
@@ -47,6 +52,11 @@ OK, WARN, ERROR, STALE = (
     DiagnosticStatus.ERROR,
     DiagnosticStatus.STALE,
 )
+
+
+def steady_timer(node: Node, period: float, callback: Callable[[], None]) -> object:
+    """A wall-clock timer, also under use_sim_time (simulation time may stand still)."""
+    return node.create_timer(period, callback, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
 
 def declare(
@@ -93,7 +103,7 @@ class Diagnostics:
         )
         self._problems: dict[str, tuple[bytes, str, float]] = {}
         self._values: Callable[[], dict[str, Any]] = dict
-        self._timer = node.create_timer(period, self.publish)
+        self._timer = steady_timer(node, period, self.publish)
 
     def values_from(self, fn: Callable[[], dict[str, Any]]) -> None:
         """Where the key/value pairs come from (called at each publish)."""
@@ -131,19 +141,28 @@ def ensure_localhost_discovery() -> None:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 
-def spin_node(factory: Callable[[], Node], args: Iterable[str] | None = None) -> None:
-    """Run one node until SIGINT/SIGTERM, then let it shut down cleanly (final work)."""
+def spin_node(
+    factory: Callable[[], Node], args: Iterable[str] | None = None, threads: int = 1
+) -> None:
+    """Run one node until SIGINT/SIGTERM, then let it shut down cleanly (final work).
+
+    ``threads`` > 1 uses a MultiThreadedExecutor, for nodes whose service callbacks wait
+    on their own subscriptions (in a reentrant callback group).
+    """
     ensure_localhost_discovery()
     rclpy.init(args=list(args) if args is not None else None)
     node = factory()
+    executor = MultiThreadedExecutor(threads) if threads > 1 else SingleThreadedExecutor()
+    executor.add_node(node)
     try:
-        rclpy.spin(node)
+        executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         close = getattr(node, "close", None)
         if callable(close):
             close()
+        executor.shutdown()
         node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()

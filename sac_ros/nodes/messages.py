@@ -1,0 +1,154 @@
+"""Conversions between ROS messages and arrays, each one checking what it reads.
+
+Every reader raises ValueError with a message that names the problem (wrong names or
+sizes, NaN, wrong image encoding...), so a node can log it, report it on /diagnostics
+and skip the step instead of passing garbage on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped, Vector3Stamped
+from sensor_msgs.msg import Image, Imu, JointState
+from std_msgs.msg import Float64MultiArray, UInt8MultiArray
+
+from sac_ros.nodes.common import stamp_seconds
+
+
+def _finite(name: str, values: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return values
+
+
+def read_joint_state(
+    msg: JointState, names: Sequence[str], need_velocity: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and velocities in the order of ``names`` (the message may order them freely)."""
+    if len(msg.name) != len(msg.position):
+        raise ValueError(
+            f"joint_states has {len(msg.name)} names but {len(msg.position)} positions"
+        )
+    index = {n: i for i, n in enumerate(msg.name)}
+    missing = [n for n in names if n not in index]
+    if missing:
+        raise ValueError(f"joint_states lacks joints {missing}")
+    order = [index[n] for n in names]
+    pos = _finite("joint_states position", np.asarray(msg.position, dtype=np.float64)[order])
+    if need_velocity:
+        if len(msg.velocity) != len(msg.name):
+            raise ValueError(
+                f"joint_states has {len(msg.velocity)} velocities for {len(msg.name)} joints"
+            )
+        vel = _finite("joint_states velocity", np.asarray(msg.velocity, dtype=np.float64)[order])
+    else:
+        vel = np.zeros(len(names))
+    return pos, vel
+
+
+def joint_state(
+    names: Sequence[str],
+    positions: np.ndarray,
+    velocities: np.ndarray,
+    efforts: np.ndarray | None = None,
+) -> JointState:
+    msg = JointState()
+    msg.name = list(names)
+    msg.position = np.asarray(positions, dtype=np.float64).tolist()
+    msg.velocity = np.asarray(velocities, dtype=np.float64).tolist()
+    if efforts is not None:
+        msg.effort = np.asarray(efforts, dtype=np.float64).tolist()
+    return msg
+
+
+def read_image(msg: Image, shape: tuple[int, int, int] = (32, 32, 3)) -> np.ndarray:
+    """An rgb8 image of exactly ``shape`` as a uint8 array (copy)."""
+    h, w, c = shape
+    if msg.encoding != "rgb8":
+        raise ValueError(f"image encoding is {msg.encoding!r}, expected 'rgb8'")
+    if (msg.height, msg.width) != (h, w):
+        raise ValueError(f"image is {msg.width}x{msg.height}, expected {w}x{h}")
+    if msg.step != w * c:
+        raise ValueError(f"image row step is {msg.step}, expected {w * c}")
+    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    if data.size != h * w * c:
+        raise ValueError(f"image has {data.size} bytes, expected {h * w * c}")
+    return data.reshape(shape).copy()
+
+
+def image(pixels: np.ndarray, frame_id: str = "camera") -> Image:
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) image, got {pixels.shape}")
+    msg = Image()
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(pixels.shape[0]), int(pixels.shape[1])
+    msg.encoding = "rgb8"
+    msg.is_bigendian = 0
+    msg.step = int(pixels.shape[1] * 3)
+    msg.data = pixels.tobytes()
+    return msg
+
+
+def read_array(msg: Float64MultiArray, size: int, what: str = "command") -> np.ndarray:
+    values = np.asarray(msg.data, dtype=np.float64)
+    if values.shape != (size,):
+        raise ValueError(f"{what} has {values.size} values, expected {size}")
+    return _finite(what, values)
+
+
+def float_array(values: np.ndarray) -> Float64MultiArray:
+    return Float64MultiArray(data=np.asarray(values, dtype=np.float64).tolist())
+
+
+def read_bytes(msg: UInt8MultiArray) -> bytes:
+    return bytes(msg.data)
+
+
+def byte_array(data: bytes) -> UInt8MultiArray:
+    msg = UInt8MultiArray()
+    msg.data = data
+    return msg
+
+
+def read_quaternion_wxyz(q: object, what: str) -> np.ndarray:
+    wxyz = np.array([q.w, q.x, q.y, q.z], dtype=np.float64)  # type: ignore[attr-defined]
+    _finite(what, wxyz)
+    norm = np.linalg.norm(wxyz)
+    if not 0.9 < norm < 1.1:
+        raise ValueError(f"{what} is not a unit quaternion (norm {norm:.3f})")
+    return wxyz / norm
+
+
+def read_imu(msg: Imu) -> tuple[np.ndarray, np.ndarray]:
+    """Orientation (w, x, y, z) and angular velocity (rad/s, body frame)."""
+    quat = read_quaternion_wxyz(msg.orientation, "imu orientation")
+    av = msg.angular_velocity
+    gyro = _finite("imu angular velocity", np.array([av.x, av.y, av.z], dtype=np.float64))
+    return quat, gyro
+
+
+def read_pose(msg: PoseStamped) -> tuple[np.ndarray, np.ndarray]:
+    """Position (m) and orientation (w, x, y, z) of a motion-capture pose."""
+    p = msg.pose.position
+    pos = _finite("mocap position", np.array([p.x, p.y, p.z], dtype=np.float64))
+    return pos, read_quaternion_wxyz(msg.pose.orientation, "mocap orientation")
+
+
+# sac/reward is a geometry_msgs/Vector3Stamped: header.stamp = the stamp of the sensor
+# reading the reward was computed from; vector.x = reward, vector.y = 1.0 when the state is
+# terminal, vector.z = 1.0 when the task counts as solved. rqt_plot: sac/reward/vector/x.
+def reward_msg(stamp: object, reward: float, terminated: bool, success: bool) -> Vector3Stamped:
+    msg = Vector3Stamped()
+    msg.header.stamp = stamp
+    msg.vector.x, msg.vector.y, msg.vector.z = float(reward), float(terminated), float(success)
+    return msg
+
+
+def read_reward(msg: Vector3Stamped) -> tuple[float, float, bool, bool]:
+    """(stamp seconds, reward, terminated, success)."""
+    v = msg.vector
+    _finite("reward", np.array([v.x, v.y, v.z]))
+    return stamp_seconds(msg.header.stamp), float(v.x), v.y > 0.5, v.z > 0.5

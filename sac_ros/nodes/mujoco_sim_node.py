@@ -1,0 +1,206 @@
+"""MuJoCo stand-in for the robot hardware: the same topics a driver publishes.
+
+Publishes (relative names): ``joint_states``; D'Claw: ``valve/joint_states`` and, with
+``camera:=true``, ``camera/image_32x32`` (rgb8, rendered from the model's camera);
+Minitaur: ``imu`` and ``mocap/pose``. Subscribes ``joint_position_controller/commands``
+(std_msgs/Float64MultiArray in URDF joint order, clipped to the joint limits by the sim).
+D'Claw valve motor, as the hardware driver offers it: ``valve/torque_enable``
+(std_srvs/SetBool) and ``valve/position_controller/commands`` (one angle, rad).
+Minitaur: ``sim/place_upright`` (std_srvs/Trigger) puts the robot back on its feet,
+as the person in the loop would on hardware.
+
+Modes: ``lockstep`` steps one control period when the command for the current step
+arrives (then publishes the new readings, stamped with simulation time, and /clock);
+if no command comes for ``stall_timeout`` seconds it publishes the readings again, so a
+message lost on the best-effort sensor QoS cannot stall the loop. ``realtime`` steps on a
+wall-clock timer with the latest command.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
+from rclpy.time import Time
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image, Imu, JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import SetBool, Trigger
+
+from sac_ros.nodes import messages
+from sac_ros.nodes.common import (
+    COMMAND_QOS,
+    ERROR,
+    SENSOR_QOS,
+    WARN,
+    Diagnostics,
+    declare,
+    spin_node,
+    steady_timer,
+)
+from sac_ros.sim.robots import SimRobot, make_sim_robot
+
+
+class MujocoSimNode(Node):
+    def __init__(self) -> None:
+        super().__init__("mujoco_sim")
+        robot = declare(self, "robot", "dclaw", "Robot model: dclaw or minitaur")
+        self.mode = declare(self, "mode", "lockstep", "lockstep (step per command) or realtime")
+        camera = declare(self, "camera", False, "Render and publish camera/image_32x32")
+        seed = declare(self, "seed", 0, "Seed of the simulation's randomness", lo=0, hi=2**31 - 1)
+        self.stall_timeout = declare(
+            self, "stall_timeout", 0.5, "Lockstep: republish readings after this long (s)",
+            lo=0.05, hi=10.0, read_only=False,
+        )
+        if self.mode not in ("lockstep", "realtime"):
+            raise ValueError(f"mode must be lockstep or realtime, got {self.mode!r}")
+        self.sim: SimRobot = make_sim_robot(robot, seed=seed, camera=camera)
+        self.names = self.sim.joint_names
+        self.commands_received = 0
+        self.commands_rejected = 0
+        self.steps = 0
+        self._pending: np.ndarray | None = None
+        self._valve_torque = False
+        self._last_publish = time.monotonic()
+
+        self.pub_joints = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
+        self.pub_clock = self.create_publisher(Clock, "/clock", 10)
+        self.pub_valve = self.pub_image = self.pub_imu = self.pub_pose = None
+        if self.sim.has_valve:
+            self.pub_valve = self.create_publisher(JointState, "valve/joint_states", SENSOR_QOS)
+            self.create_subscription(
+                Float64MultiArray, "valve/position_controller/commands", self._on_valve, 10
+            )
+            self.create_service(SetBool, "valve/torque_enable", self._on_valve_torque)
+        if camera:
+            self.pub_image = self.create_publisher(Image, "camera/image_32x32", SENSOR_QOS)
+        if self.sim.has_base:
+            self.pub_imu = self.create_publisher(Imu, "imu", SENSOR_QOS)
+            self.pub_pose = self.create_publisher(PoseStamped, "mocap/pose", SENSOR_QOS)
+            self.create_service(Trigger, "sim/place_upright", self._on_place_upright)
+        self.create_subscription(
+            Float64MultiArray, "joint_position_controller/commands", self._on_command, COMMAND_QOS
+        )
+        self.diag = Diagnostics(self, "mujoco_sim", hardware_id=f"mujoco/{robot}")
+        self.diag.values_from(
+            lambda: {
+                "mode": self.mode,
+                "sim_time": f"{self.sim.time:.3f}",
+                "steps": self.steps,
+                "commands_received": self.commands_received,
+                "commands_rejected": self.commands_rejected,
+            }
+        )
+        if self.mode == "lockstep":
+            steady_timer(self, self.stall_timeout / 2, self._on_stall_check)
+        else:
+            steady_timer(self, self.sim.dt, self._on_realtime_tick)
+        self.publish_readings()
+
+    # --- inputs ---------------------------------------------------------------------
+    def _on_command(self, msg: Float64MultiArray) -> None:
+        try:
+            targets = messages.read_array(msg, len(self.names), "joint command")
+        except ValueError as exc:
+            self.commands_rejected += 1
+            self.diag.problem("command", WARN, f"rejected command: {exc}")
+            self.get_logger().warn(f"rejected command: {exc}", throttle_duration_sec=2.0)
+            return
+        self.commands_received += 1
+        if self.mode == "lockstep":
+            self.sim.set_targets(targets)
+            self._step_and_publish()
+        else:
+            self._pending = targets
+
+    def _on_valve(self, msg: Float64MultiArray) -> None:
+        try:
+            angle = float(messages.read_array(msg, 1, "valve command")[0])
+        except ValueError as exc:
+            self.get_logger().warn(f"rejected valve command: {exc}", throttle_duration_sec=2.0)
+            return
+        if self._valve_torque:  # like a servo: the goal is ignored while torque is off
+            self.sim.set_valve_motor(True, angle)
+
+    def _on_valve_torque(self, req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:
+        self._valve_torque = bool(req.data)
+        self.sim.set_valve_motor(self._valve_torque, None)
+        res.success, res.message = True, f"valve torque {'on' if req.data else 'off'}"
+        return res
+
+    def _on_place_upright(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        self.sim.place_upright()
+        self.publish_readings()
+        res.success, res.message = True, "robot placed upright"
+        return res
+
+    # --- stepping -------------------------------------------------------------------
+    def _step_and_publish(self) -> None:
+        try:
+            self.sim.step()
+        except Exception as exc:  # a diverged simulation must not take the graph down
+            self.diag.problem("physics", ERROR, f"simulation step failed: {exc}")
+            self.get_logger().error(f"simulation step failed, resetting: {exc}")
+            self.sim.recover()
+        self.steps += 1
+        self.publish_readings()
+
+    def _on_realtime_tick(self) -> None:
+        if self._pending is not None:
+            self.sim.set_targets(self._pending)
+        self._step_and_publish()
+
+    def _on_stall_check(self) -> None:
+        if time.monotonic() - self._last_publish > self.stall_timeout:
+            self.publish_readings()
+
+    def publish_readings(self) -> None:
+        stamp = Time(nanoseconds=int(round(self.sim.time * 1e9))).to_msg()
+        self.pub_clock.publish(Clock(clock=stamp))
+        js = messages.joint_state(
+            self.names, self.sim.joint_positions(), self.sim.joint_velocities(),
+            self.sim.joint_efforts(),
+        )
+        js.header.stamp = stamp
+        if self.pub_valve is not None:
+            valve = messages.joint_state(
+                [self.sim.valve_joint], [self.sim.valve_angle()], [self.sim.valve_velocity()]
+            )
+            valve.header.stamp = stamp
+            self.pub_valve.publish(valve)
+        if self.pub_image is not None:
+            img = messages.image(self.sim.render())
+            img.header.stamp = stamp
+            self.pub_image.publish(img)
+        if self.pub_imu is not None:
+            quat, gyro, accel = self.sim.imu()
+            imu = Imu()
+            imu.header.stamp, imu.header.frame_id = stamp, "imu"
+            o = imu.orientation
+            o.w, o.x, o.y, o.z = (float(v) for v in quat)
+            g = imu.angular_velocity
+            g.x, g.y, g.z = (float(v) for v in gyro)
+            a = imu.linear_acceleration
+            a.x, a.y, a.z = (float(v) for v in accel)
+            self.pub_imu.publish(imu)
+            pos, q = self.sim.base_pose()
+            pose = PoseStamped()
+            pose.header.stamp, pose.header.frame_id = stamp, "world"
+            p = pose.pose.position
+            p.x, p.y, p.z = (float(v) for v in pos)
+            po = pose.pose.orientation
+            po.w, po.x, po.y, po.z = (float(v) for v in q)
+            self.pub_pose.publish(pose)
+        # Joint states last: the policy node treats them as "this step's readings are in".
+        self.pub_joints.publish(js)
+        self._last_publish = time.monotonic()
+
+
+def main(args: list[str] | None = None) -> None:
+    spin_node(MujocoSimNode, args)
+
+
+if __name__ == "__main__":
+    main()

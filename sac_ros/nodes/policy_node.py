@@ -1,0 +1,345 @@
+"""Policy node: sensors in, joint targets out, transitions to the learner.
+
+Subscribes (relative names): ``joint_states``; per task ``valve/joint_states``,
+``camera/image_32x32`` (pixels), ``imu`` (Minitaur); ``sac/reward``
+(geometry_msgs/Vector3Stamped, see sac_ros.nodes.messages); ``sac/policy`` (safetensors
+weights, transient local); ``sac/transitions_ack`` (the learner's acks, JSON).
+Publishes: ``joint_position_controller/commands`` (Float64MultiArray, URDF joint order,
+always inside the joint limits and rate limit), ``sac/transitions`` (safetensors batches,
+see sac_ros.runtime.wire), ``sac/episode`` (Float64MultiArray [episode, return, length,
+success, policy_version] for rqt_plot) and /diagnostics. Calls ``sac/reset`` at the end
+of each episode.
+
+Ticks on each new ``joint_states`` message in lockstep simulation (``tick:=lockstep``,
+once every reading of that stamp and its reward are in) or on a timer on hardware
+(``tick:=timer``, ``rate_hz``), using the latest readings if none is older than
+``max_sensor_age``. The logic lives in sac_ros.runtime.policy_runner.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import numpy as np
+from geometry_msgs.msg import Vector3Stamped
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image, Imu, JointState
+from std_msgs.msg import Float64MultiArray, String, UInt8MultiArray
+from std_srvs.srv import Trigger
+
+from sac_ros.nodes import messages
+from sac_ros.nodes.common import (
+    COMMAND_QOS,
+    EVENT_QOS,
+    POLICY_QOS,
+    SENSOR_QOS,
+    TRANSITION_QOS,
+    WARN,
+    Diagnostics,
+    declare,
+    spin_node,
+    stamp_seconds,
+    steady_timer,
+)
+from sac_ros.robots import dclaw
+from sac_ros.runtime.delivery import Ack, Outbox
+from sac_ros.runtime.policy_runner import Phase, PolicyRunner, RewardInfo, Snapshot
+from sac_ros.runtime.task_io import make_task_io
+from sac_ros.runtime.wire import TransitionBatch, encode_transitions, stack_observations
+from sac_ros.sac import ObsSpec, Policy, SmoothedNoise
+
+
+class PolicyNode(Node):
+    def __init__(self) -> None:
+        super().__init__("policy")
+        robot = declare(self, "robot", "dclaw", "Robot: dclaw or minitaur")
+        obs = declare(self, "obs", "state", "Observation variant: state or pixels (D'Claw)")
+        self.tick = declare(self, "tick", "lockstep", "lockstep (per reading) or timer")
+        rate = declare(self, "rate_hz", 10.0, "Control rate in timer mode", lo=1.0, hi=500.0)
+        self.max_age = declare(
+            self, "max_sensor_age", 0.25, "Readings older than this (s) pause the step",
+            lo=0.01, hi=5.0, read_only=False,
+        )
+        episode_steps = declare(self, "episode_steps", 80, "Steps per episode", lo=1, hi=100000)
+        deterministic = declare(
+            self, "deterministic", False, "Evaluate: act with the mean action", read_only=False
+        )
+        smoothing = declare(
+            self, "smoothing", 0.0, "Exploration smoothing: AR(1) coefficient of the noise",
+            lo=0.0, hi=0.99, read_only=False,
+        )
+        capacity = declare(
+            self, "outbox_capacity", 20000, "Transitions kept until the learner checkpoints",
+            lo=100, hi=10_000_000,
+        )
+        self.send_batch = declare(
+            self, "send_batch", 64, "Most transitions per message", lo=1, hi=4096, read_only=False
+        )
+        seed = declare(self, "seed", 0, "Seed of the exploration noise", lo=0, hi=2**31 - 1)
+        if self.tick not in ("lockstep", "timer"):
+            raise ValueError(f"tick must be lockstep or timer, got {self.tick!r}")
+
+        self.io = make_task_io(robot, obs)
+        self.spec = ObsSpec.from_json(self.io.layout)
+        self.session = uuid.uuid4().hex[:12]
+        self.outbox = Outbox(self.session, capacity=capacity)
+        rng = np.random.default_rng(seed)
+        self.runner = PolicyRunner(
+            self.io,
+            self.outbox,
+            episode_steps=episode_steps,
+            deterministic=deterministic,
+            noise=SmoothedNoise(self.io.action_dim, smoothing, rng),
+            rng=rng,
+        )
+        self.policies_received = 0
+        self.policies_rejected = 0
+        self.rejected_inputs = 0
+        self._latest: dict[str, tuple[float, object]] = {}
+        self._reward: RewardInfo | None = None
+        self._done_stamp = -1.0
+        self._reset_future = None
+
+        self.pub_cmd = self.create_publisher(
+            Float64MultiArray, "joint_position_controller/commands", COMMAND_QOS
+        )
+        self.pub_tr = self.create_publisher(UInt8MultiArray, "sac/transitions", TRANSITION_QOS)
+        self.pub_episode = self.create_publisher(Float64MultiArray, "sac/episode", EVENT_QOS)
+        self.create_subscription(JointState, "joint_states", self._on_joints, SENSOR_QOS)
+        for topic, kind in self.io.extra_topics.items():
+            msg_type = {"valve": JointState, "image": Image, "imu": Imu}[kind]
+            self.create_subscription(
+                msg_type, topic, lambda m, t=topic: self._on_extra(t, m), SENSOR_QOS
+            )
+        self.create_subscription(Vector3Stamped, "sac/reward", self._on_reward, EVENT_QOS)
+        self.create_subscription(UInt8MultiArray, "sac/policy", self._on_policy, POLICY_QOS)
+        self.create_subscription(String, "sac/transitions_ack", self._on_ack, EVENT_QOS)
+        self.reset_client = self.create_client(Trigger, "sac/reset")
+        self.diag = Diagnostics(self, "policy", hardware_id=robot)
+        self.diag.values_from(self._diag_values)
+        self.add_on_set_parameters_callback(self._on_params)
+        steady_timer(self, 0.1, self._flush)
+        if self.tick == "timer":
+            steady_timer(self, 1.0 / rate, self._try_step)
+
+    # --- parameters -----------------------------------------------------------------
+    def _on_params(self, params: list[Parameter]) -> SetParametersResult:
+        for p in params:
+            if p.name == "deterministic":
+                self.runner.deterministic = bool(p.value)
+            elif p.name == "smoothing":
+                self.runner.noise.coefficient = float(p.value)
+            elif p.name == "max_sensor_age":
+                self.max_age = float(p.value)
+            elif p.name == "send_batch":
+                self.send_batch = int(p.value)
+        return SetParametersResult(successful=True)
+
+    # --- inputs ---------------------------------------------------------------------
+    def _reject(self, key: str, exc: Exception) -> None:
+        self.rejected_inputs += 1
+        self.diag.problem(key, WARN, f"{key}: {exc}")
+        self.get_logger().warn(f"{key}: {exc}", throttle_duration_sec=2.0)
+
+    def _on_joints(self, msg: JointState) -> None:
+        self._latest["joint_states"] = (stamp_seconds(msg.header.stamp), msg)
+        if self.tick == "lockstep":
+            self._try_step()
+
+    def _on_extra(self, topic: str, msg: object) -> None:
+        self._latest[topic] = (stamp_seconds(msg.header.stamp), msg)  # type: ignore[attr-defined]
+        if self.tick == "lockstep":
+            self._try_step()
+
+    def _on_reward(self, msg: Vector3Stamped) -> None:
+        try:
+            stamp, reward, terminated, success = messages.read_reward(msg)
+        except ValueError as exc:
+            self._reject("reward", exc)
+            return
+        self._reward = RewardInfo(stamp, reward, terminated, success)
+        if self.tick == "lockstep":
+            self._try_step()
+
+    def _on_policy(self, msg: UInt8MultiArray) -> None:
+        try:
+            policy = Policy.from_bytes(
+                messages.read_bytes(msg),
+                expected_spec=self.spec,
+                expected_action_dim=self.io.action_dim,
+            )
+        except ValueError as exc:  # PolicyFormatError is a ValueError
+            self.policies_rejected += 1
+            self._reject("policy weights", exc)
+            return
+        self.policies_received += 1
+        self.runner.set_actor(policy)
+        self.diag.clear("policy weights")
+
+    def _on_ack(self, msg: String) -> None:
+        try:
+            ack = Ack.from_json(msg.data)
+        except ValueError as exc:
+            self._reject("ack", exc)
+            return
+        self.outbox.on_ack(ack, time.monotonic())
+
+    # --- the control step -----------------------------------------------------------
+    def _snapshot(self) -> Snapshot | None:
+        """The readings of one instant, or None while some are still on their way."""
+        if "joint_states" not in self._latest:
+            return None
+        stamp, js = self._latest["joint_states"]
+        if stamp <= self._done_stamp:
+            return None
+        now = self.get_clock().now().nanoseconds * 1e-9
+        extras = {}
+        for topic in self.io.extra_topics:
+            if topic not in self._latest:
+                return None
+            t, msg = self._latest[topic]
+            if self.tick == "lockstep" and t != stamp:
+                return None  # that reading of this instant has not arrived yet
+            if self.tick == "timer" and now - t > self.max_age:
+                raise ValueError(f"{topic} is {now - t:.3f} s old (max_sensor_age {self.max_age})")
+            extras[topic] = msg
+        if now - stamp > self.max_age:
+            raise ValueError(f"joint_states is {now - stamp:.3f} s old (max {self.max_age})")
+        pos, vel = messages.read_joint_state(js, self.io.joint_names)
+        parsed = {
+            kind: _parse_extra(kind, extras[topic]) for topic, kind in self.io.extra_topics.items()
+        }
+        return Snapshot(stamp, pos, vel, parsed)
+
+    def _reward_for(self, stamp: float) -> RewardInfo | None:
+        r = self._reward
+        if r is None:
+            return None
+        if self.tick == "lockstep":
+            return r if r.stamp == stamp else None
+        return r if r.stamp >= stamp - self.max_age else None
+
+    def _try_step(self) -> None:
+        try:
+            snap = self._snapshot()
+        except ValueError as exc:
+            self._reject("sensors", exc)
+            self._publish(self.runner.skip(None))
+            return
+        if snap is None:
+            return
+        needs_reward = self.runner.phase is Phase.RUNNING and self.runner.has_pending
+        reward = self._reward_for(snap.stamp) if needs_reward else None
+        if needs_reward and reward is None:
+            if self.tick == "lockstep":
+                return  # wait for this instant's reward
+            self._reject("reward", ValueError("no recent reward for this step"))
+            self._publish(self.runner.skip(snap))
+            return
+        self._done_stamp = snap.stamp
+        try:
+            result = self.runner.step(snap, reward)
+        except ValueError as exc:
+            self._reject("step", exc)
+            self._publish(self.runner.skip(snap))
+            return
+        self._publish(result.targets)
+        if result.transition is not None:
+            self._flush()
+        if result.episode_over:
+            self._episode_finished()
+
+    def _publish(self, targets: np.ndarray | None) -> None:
+        if targets is not None:
+            self.pub_cmd.publish(messages.float_array(targets))
+
+    def _episode_finished(self) -> None:
+        ep = self.runner.finished[-1]
+        version = self.runner.actor.version if self.runner.actor is not None else -1
+        self.pub_episode.publish(
+            messages.float_array(
+                np.array([ep.episode, ep.ret, ep.steps, float(ep.success), version])
+            )
+        )
+        if not self.reset_client.service_is_ready():
+            self.get_logger().warn("sac/reset is not available; waiting", throttle_duration_sec=5)
+        self._reset_future = self.reset_client.call_async(Trigger.Request())
+        self._reset_future.add_done_callback(self._on_reset_done)
+
+    def _on_reset_done(self, future: object) -> None:
+        try:
+            res = future.result()  # type: ignore[attr-defined]
+        except Exception as exc:
+            res, err = None, str(exc)
+        else:
+            err = "" if res.success else res.message
+        if err:
+            self._reject("reset", ValueError(f"reset failed: {err}; retrying"))
+            self._reset_future = self.reset_client.call_async(Trigger.Request())
+            self._reset_future.add_done_callback(self._on_reset_done)
+            return
+        self.runner.reset_done()
+
+    # --- transitions ----------------------------------------------------------------
+    def _flush(self) -> None:
+        if self.pub_tr.get_subscription_count() == 0:
+            return  # no learner: keep them (bounded) until one appears
+        while True:
+            items = self.outbox.take(self.send_batch)
+            if not items:
+                return
+            trs = [t for _, t in items]
+            batch = TransitionBatch(
+                session=self.session,
+                layout=self.io.layout,
+                first_retained=self.outbox.first_retained,
+                obs=stack_observations([t.obs for t in trs]),
+                action=np.stack([t.action for t in trs]),
+                reward=np.array([t.reward for t in trs], dtype=np.float32),
+                next_obs=stack_observations([t.next_obs for t in trs]),
+                terminated=np.array([t.terminated for t in trs], dtype=np.uint8),
+                truncated=np.array([t.truncated for t in trs], dtype=np.uint8),
+                seq=np.array([s for s, _ in items], dtype=np.int64),
+                episode=np.array([t.episode for t in trs], dtype=np.int64),
+                step=np.array([t.step for t in trs], dtype=np.int64),
+            )
+            self.pub_tr.publish(messages.byte_array(encode_transitions(batch)))
+
+    def _diag_values(self) -> dict[str, object]:
+        r = self.runner
+        return {
+            "phase": r.phase.value,
+            "episodes": len(r.finished),
+            "policy_version": r.actor.version if r.actor is not None else -1,
+            "policies_received": self.policies_received,
+            "policies_rejected": self.policies_rejected,
+            "transitions_published": self.outbox.next_seq,
+            "transitions_unsent": self.outbox.unsent,
+            "transitions_retained": self.outbox.retained,
+            "transitions_dropped": self.outbox.dropped,
+            "transitions_resent": self.outbox.resent,
+            "rejected_inputs": self.rejected_inputs,
+            "skipped_steps": r.skipped_steps,
+        }
+
+
+def _parse_extra(kind: str, msg: object) -> np.ndarray:
+    if kind == "valve":
+        pos, vel = messages.read_joint_state(msg, [dclaw.VALVE_JOINT])  # type: ignore[arg-type]
+        return np.array([pos[0], vel[0]])
+    if kind == "image":
+        return messages.read_image(msg)  # type: ignore[arg-type]
+    if kind == "imu":
+        return np.concatenate(messages.read_imu(msg))  # type: ignore[arg-type]
+    raise ValueError(f"unknown reading kind {kind!r}")
+
+
+def main(args: list[str] | None = None) -> None:
+    spin_node(PolicyNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Per task: which readings the policy needs, how they make an observation, and how an
+action becomes joint targets. The policy node parses messages into a
+:class:`~sac_ros.runtime.policy_runner.Snapshot`; these classes do the rest with the
+task's own functions (sac_ros.tasks), so the robot acts exactly as in the gymnasium
+environment the learner's hyperparameters were tuned on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sac_ros.robots import dclaw
+from sac_ros.robots.limits import JointLimits
+from sac_ros.runtime.policy_runner import Observation, Snapshot
+from sac_ros.sac.spec import ObsSpec
+from sac_ros.tasks import dclaw_valve
+
+# Kinds of extra readings a task may need; the policy node knows how to parse each:
+#   "valve": valve/joint_states -> [angle, velocity]
+#   "image": camera/image_32x32 -> uint8 (32, 32, 3)
+#   "imu":   imu                -> [qw, qx, qy, qz, wx, wy, wz]
+EXTRA_KINDS = ("valve", "image", "imu")
+
+
+class DClawValveIO:
+    joint_names: tuple[str, ...] = dclaw.JOINT_NAMES
+    limits: JointLimits = dclaw.LIMITS
+    dt: float = dclaw_valve.CONTROL_PERIOD
+    action_dim: int = dclaw_valve.ACTION_DIM
+    safe_pose: np.ndarray = dclaw.SAFE_POSE
+
+    def __init__(self, pixels: bool = False) -> None:
+        self.pixels = pixels
+
+    @property
+    def extra_topics(self) -> dict[str, str]:
+        if self.pixels:
+            return {"camera/image_32x32": "image"}
+        return {"valve/joint_states": "valve"}
+
+    @property
+    def layout(self) -> str:
+        if self.pixels:
+            return ObsSpec.pixels(dclaw_valve.IMAGE_SHAPE, dclaw_valve.PROPRIO_DIM).to_json()
+        return ObsSpec.vector(dclaw_valve.STATE_DIM).to_json()
+
+    def observation(self, snap: Snapshot) -> Observation:
+        if self.pixels:
+            return dclaw_valve.pixel_observation(
+                snap.extras["image"], snap.positions, snap.velocities
+            )
+        return dclaw_valve.state_observation(
+            snap.positions, snap.velocities, float(snap.extras["valve"][0])
+        )
+
+    def targets(self, action: np.ndarray, snap: Snapshot) -> np.ndarray:
+        return dclaw_valve.action_to_targets(action, snap.positions, self.dt)
+
+    def reset(self) -> None:
+        """Stateless: nothing to clear between episodes."""
+
+
+def make_task_io(robot: str, obs: str = "state") -> DClawValveIO:
+    if obs not in ("state", "pixels"):
+        raise ValueError(f"obs must be state or pixels, got {obs!r}")
+    if robot == "dclaw":
+        return DClawValveIO(pixels=obs == "pixels")
+    raise ValueError(f"no policy I/O for robot {robot!r}")
