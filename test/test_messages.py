@@ -1,0 +1,59 @@
+"""Every message reader names what is wrong with bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sensor_msgs.msg import Image
+
+from sac_ros.nodes import messages
+from sac_ros.robots import dclaw
+
+
+def test_joint_state_is_reordered_by_name():
+    names = list(reversed(dclaw.JOINT_NAMES))
+    msg = messages.joint_state(names, np.arange(9.0), np.arange(9.0) * 2)
+    pos, vel = messages.read_joint_state(msg, dclaw.JOINT_NAMES)
+    np.testing.assert_array_equal(pos, np.arange(9.0)[::-1])
+    np.testing.assert_array_equal(vel, 2 * np.arange(9.0)[::-1])
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda m: setattr(m, "name", m.name[:8]), "names but"),
+        (lambda m: setattr(m, "name", ["x"] + list(m.name[1:])), "lacks joints"),
+        (lambda m: setattr(m, "position", [np.nan] + list(m.position[1:])), "NaN"),
+        (lambda m: setattr(m, "velocity", list(m.velocity[:3])), "velocities"),
+    ],
+)
+def test_bad_joint_states(mutate, match):
+    msg = messages.joint_state(dclaw.JOINT_NAMES, np.zeros(9), np.zeros(9))
+    mutate(msg)
+    with pytest.raises(ValueError, match=match):
+        messages.read_joint_state(msg, dclaw.JOINT_NAMES)
+
+
+def test_image_roundtrip_and_rejections():
+    px = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(messages.read_image(messages.image(px)), px)
+    with pytest.raises(ValueError, match="encoding"):
+        bad = messages.image(px)
+        bad.encoding = "bgr8"
+        messages.read_image(bad)
+    with pytest.raises(ValueError, match="64x64"):
+        messages.read_image(messages.image(np.zeros((64, 64, 3), np.uint8)))
+    short = Image(height=32, width=32, encoding="rgb8", step=96, data=b"\x00" * 100)
+    with pytest.raises(ValueError, match="bytes"):
+        messages.read_image(short)
+
+
+def test_arrays_and_rewards():
+    with pytest.raises(ValueError, match="8 values, expected 9"):
+        messages.read_array(messages.float_array(np.zeros(8)), 9)
+    with pytest.raises(ValueError, match="NaN"):
+        messages.read_array(messages.float_array(np.full(9, np.inf)), 9)
+    stamp = messages.joint_state([], [], []).header.stamp
+    stamp.sec, stamp.nanosec = 3, 500
+    t, r, term, ok = messages.read_reward(messages.reward_msg(stamp, -2.5, True, False))
+    assert (t, r, term, ok) == (3 + 500e-9, -2.5, True, False)

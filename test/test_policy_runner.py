@@ -1,0 +1,135 @@
+"""The policy node's logic without DDS: episodes, pairing, safety, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sac_ros.robots import dclaw
+from sac_ros.runtime.delivery import Outbox
+from sac_ros.runtime.policy_runner import Phase, PolicyRunner, RewardInfo, Snapshot
+from sac_ros.runtime.task_io import DClawValveIO, make_task_io
+from sac_ros.sac import ObsSpec, Policy, SACAgent, SACConfig, SmoothedNoise
+from sac_ros.tasks import dclaw_valve
+
+IO = DClawValveIO(pixels=False)
+
+
+def _snap(t: float, q: np.ndarray | None = None, valve: float = 0.5) -> Snapshot:
+    q = dclaw.NOMINAL_POSE.copy() if q is None else q
+    return Snapshot(t, q, np.zeros(9), {"valve": np.array([valve, 0.0])})
+
+
+def _policy(spec: ObsSpec = ObsSpec.vector(dclaw_valve.STATE_DIM), version: int = 3) -> Policy:
+    agent = SACAgent(spec, 9, SACConfig(hidden=(32, 32), device="cpu"))
+    return Policy.from_bytes(agent.policy_bytes(version), spec, 9)
+
+
+def _runner(steps: int = 5, **kw) -> PolicyRunner:
+    rng = np.random.default_rng(0)
+    return PolicyRunner(
+        IO, Outbox("s", 1000), episode_steps=steps, noise=SmoothedNoise(9, 0.5, rng), rng=rng, **kw
+    )
+
+
+def test_episode_pairs_each_step_with_its_reward_and_truncates():
+    runner = _runner(steps=3)
+    runner.set_actor(_policy())
+    out = runner.step(_snap(0.0), None)
+    assert out.acted and out.transition is None
+    for k in range(1, 3):
+        out = runner.step(_snap(0.1 * k), RewardInfo(0.1 * k, -1.0 * k, False, False))
+        assert out.transition.reward == -1.0 * k and not out.transition.truncated
+    out = runner.step(_snap(0.3), RewardInfo(0.3, -3.0, False, True))
+    assert out.episode_over and out.transition.truncated and not out.transition.terminated
+    assert runner.phase is Phase.RESETTING
+    assert runner.finished[-1].ret == -6.0 and runner.finished[-1].success
+    assert runner.outbox.next_seq == 3
+    # While resetting the claw moves towards its safe pose and nothing is recorded.
+    hold = runner.step(_snap(0.4, q=np.zeros(9)), None)
+    assert not hold.acted and np.all(np.abs(hold.targets) <= dclaw.LIMITS.max_velocity * 0.1)
+    runner.reset_done()
+    runner.step(_snap(0.5), None)
+    assert runner.phase is Phase.RUNNING and runner.current.episode == 1
+    assert runner.versions_used == {3}
+
+
+def test_termination_is_not_truncation():
+    runner = _runner(steps=10)
+    runner.set_actor(_policy())
+    runner.step(_snap(0.0), None)
+    out = runner.step(_snap(0.1), RewardInfo(0.1, 0.0, True, False))
+    assert out.transition.terminated and not out.transition.truncated and out.episode_over
+
+
+def test_bad_input_breaks_the_chain_and_holds():
+    runner = _runner()
+    runner.set_actor(_policy())
+    runner.step(_snap(0.0), None)
+    bad = _snap(0.1)
+    bad.extras["valve"] = np.array([np.nan, 0.0])
+    with pytest.raises(ValueError, match="finite"):
+        runner.step(bad, RewardInfo(0.1, 0.0, False, False))
+    targets = runner.skip(bad)
+    np.testing.assert_allclose(targets, dclaw.NOMINAL_POSE)
+    assert runner.discarded_transitions == 1 and not runner.has_pending
+    out = runner.step(_snap(0.2), None)  # a new chain: no reward needed, nothing published
+    assert out.acted and out.transition is None and runner.outbox.next_seq == 0
+
+
+def test_policy_for_another_layout_is_refused():
+    agent = SACAgent(ObsSpec.vector(7), 9, SACConfig(hidden=(32, 32), device="cpu"))
+    with pytest.raises(ValueError):
+        Policy.from_bytes(agent.policy_bytes(1), ObsSpec.from_json(IO.layout), 9)
+
+
+def test_no_policy_acts_randomly_when_training_and_refuses_when_evaluating():
+    runner = _runner()
+    assert runner.step(_snap(0.0), None).acted
+    evaluating = _runner(deterministic=True)
+    with pytest.raises(ValueError, match="no policy"):
+        evaluating.step(_snap(0.0), None)
+
+
+class HostileActor:
+    """Stands in for a policy gone wrong: returns whatever hypothesis makes up."""
+
+    version = 9
+
+    def __init__(self, action: np.ndarray) -> None:
+        self.action = action
+
+    def act(self, obs, deterministic, latent):
+        return self.action
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    action=st.lists(
+        st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=9, max_size=9
+    ),
+    q=st.lists(st.floats(-3.5, 3.5), min_size=9, max_size=9),
+)
+def test_targets_stay_in_limits_whatever_the_policy_says(action, q):
+    runner = _runner()
+    runner.set_actor(HostileActor(np.array(action, dtype=np.float32)))
+    snap = _snap(0.0, q=np.array(q))
+    try:
+        targets = runner.step(snap, None).targets
+    except ValueError:
+        targets = runner.skip(snap)  # the node's path for a rejected step
+    here = dclaw.LIMITS.clip(np.array(q))
+    assert np.all(targets >= dclaw.LIMITS.lower) and np.all(targets <= dclaw.LIMITS.upper)
+    assert np.all(np.abs(targets - here) <= dclaw.LIMITS.max_velocity * IO.dt + 1e-9)
+
+
+def test_pixel_io_builds_the_papers_observation():
+    io = make_task_io("dclaw", "pixels")
+    assert io.extra_topics == {"camera/image_32x32": "image"}
+    img = np.zeros((32, 32, 3), np.uint8)
+    obs = io.observation(Snapshot(0.0, np.zeros(9), np.zeros(9), {"image": img}))
+    assert obs["image"].shape == (32, 32, 3) and obs["proprio"].shape == (18,)
+    with pytest.raises(ValueError, match="image"):
+        io.observation(Snapshot(0.0, np.zeros(9), np.zeros(9), {"image": img[:16]}))
