@@ -1,24 +1,35 @@
 """Reward/reset node: each step's reward from the world's state, and episode resets.
 
-D'Claw: subscribes ``joint_states`` and ``valve/joint_states`` (the valve encoder) and
-publishes ``sac/reward`` (geometry_msgs/Vector3Stamped: x reward, y terminated, z success;
-stamped with the readings' stamp) from sac_ros.tasks.dclaw_valve.reward. ``sac/reset``
-(std_srvs/Trigger) drives the valve motor to a random start angle through
-``valve/torque_enable`` (std_srvs/SetBool) and ``valve/position_controller/commands``
-(what the D'Claw driver and the MuJoCo sim both offer), then frees the valve.
+Publishes ``sac/reward`` (geometry_msgs/Vector3Stamped: x reward, y terminated, z success,
+stamped with the stamp of the reading it was computed from) and serves ``sac/reset``
+(std_srvs/Trigger), which returns once the world is ready for the next episode.
 
-``sync:=exact`` (lockstep simulation) pairs readings with equal stamps; ``sync:=latest``
-(hardware) computes on each valve reading with the latest joint reading if it is no older
-than ``max_sensor_age``.
+D'Claw: subscribes ``joint_states`` and ``valve/joint_states`` (the valve encoder); the
+reward is sac_ros.tasks.dclaw_valve.reward. A reset drives the valve motor to a random
+start through ``valve/torque_enable`` (std_srvs/SetBool) and
+``valve/position_controller/commands`` (what the D'Claw driver and the MuJoCo sim both
+offer), then frees the valve.
+
+Minitaur: subscribes ``mocap/pose`` (motion capture) and
+``joint_position_controller/commands`` (the executed actions, for the smoothness term);
+the reward is sac_ros.tasks.minitaur_walk.reward. A reset waits until a person has put
+the robot back on its feet and confirmed with ``sac/reset_done`` (std_srvs/Trigger) and
+the robot is upright; with ``auto_confirm:=true`` (simulation) it calls
+``sim/place_upright`` instead of waiting for a person.
+
+``sync:=exact`` (lockstep simulation) pairs D'Claw readings with equal stamps;
+``sync:=latest`` (hardware) uses the latest joint reading if it is no older than
+``max_sensor_age``.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import time
 
 import numpy as np
-from geometry_msgs.msg import Vector3Stamped
+from geometry_msgs.msg import PoseStamped, Vector3Stamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -37,66 +48,88 @@ from sac_ros.nodes.common import (
     spin_node,
     stamp_seconds,
 )
-from sac_ros.robots import dclaw
+from sac_ros.robots import dclaw, minitaur
 from sac_ros.runtime.resets import ValveReset
-from sac_ros.tasks import dclaw_valve
+from sac_ros.runtime.rewards import DClawValveReward, MinitaurWalkReward, StepReward
+from sac_ros.tasks import dclaw_valve, minitaur_walk
 
 
 class RewardNode(Node):
     def __init__(self) -> None:
         super().__init__("reward")
-        robot = declare(self, "robot", "dclaw", "Robot: dclaw or minitaur")
-        if robot != "dclaw":
-            raise ValueError(f"no reward node for robot {robot!r} yet")
+        self.robot = declare(self, "robot", "dclaw", "Robot: dclaw or minitaur")
         self.sync = declare(self, "sync", "exact", "exact (lockstep stamps) or latest")
         self.max_age = declare(
             self, "max_sensor_age", 0.25, "Oldest joint reading used (s)", lo=0.01, hi=5.0,
             read_only=False,
         )
         seed = declare(self, "seed", 0, "Seed of the reset distribution", lo=0, hi=2**31 - 1)
-        self.target = declare(
-            self, "target_angle", dclaw_valve.TARGET_ANGLE, "Valve goal (rad)",
+        self.reset_timeout = declare(
+            self, "reset_timeout", 10.0 if self.robot == "dclaw" else 600.0,
+            "Time limit of a reset (s): the valve motor's, or the person's", lo=0.5, hi=3600.0,
+        )
+        self.auto_confirm = declare(
+            self, "auto_confirm", False, "Minitaur: simulation places the robot upright itself"
+        )
+        target = declare(
+            self, "target_angle", dclaw_valve.TARGET_ANGLE, "D'Claw valve goal (rad)",
             lo=-math.pi, hi=math.pi,
         )
-        reset_timeout = declare(
-            self, "reset_timeout", 10.0, "Valve reset time limit (s)", lo=0.5, hi=120.0
-        )
-        declare(self, "auto_confirm", True, "Unused for the D'Claw (resets are scripted)")
         self.rng = np.random.default_rng(seed)
         self.rewards_published = 0
         self.rejected = 0
         self.resets_done = 0
         self.resets_failed = 0
-        self._joints: tuple[float, np.ndarray, np.ndarray] | None = None
-        self._valve: tuple[float, float, object] | None = None
         self._last_stamp = -1.0
-        self._lock = threading.Lock()
+        self._reset_lock = threading.Lock()
 
-        sensors = MutuallyExclusiveCallbackGroup()
         self.pub_reward = self.create_publisher(Vector3Stamped, "sac/reward", EVENT_QOS)
-        self.create_subscription(
-            JointState, "joint_states", self._on_joints, SENSOR_QOS, callback_group=sensors
-        )
-        self.create_subscription(
-            JointState, "valve/joint_states", self._on_valve, SENSOR_QOS, callback_group=sensors
-        )
-        reset_group = ReentrantCallbackGroup()
-        self.pub_valve = self.create_publisher(
-            Float64MultiArray, "valve/position_controller/commands", COMMAND_QOS
-        )
-        self.torque_client = self.create_client(
-            SetBool, "valve/torque_enable", callback_group=reset_group
-        )
-        self.create_service(Trigger, "sac/reset", self._on_reset, callback_group=reset_group)
-        self.valve_reset = ValveReset(
-            set_torque=self._set_valve_torque,
-            command=lambda a: self.pub_valve.publish(messages.float_array(np.array([a]))),
-            read_angle=lambda: None if self._valve is None else self._valve[1],
-            timeout=reset_timeout,
-            # Settle and timeout in the node's time: simulation time in lockstep.
-            clock=lambda: self.get_clock().now().nanoseconds * 1e-9,
-        )
-        self.diag = Diagnostics(self, "reward", hardware_id=robot)
+        sensors = MutuallyExclusiveCallbackGroup()
+        resets = ReentrantCallbackGroup()
+        self.create_service(Trigger, "sac/reset", self._on_reset, callback_group=resets)
+        if self.robot == "dclaw":
+            self.valve_task = DClawValveReward(target)
+            self._joints: tuple[float, np.ndarray, np.ndarray] | None = None
+            self._valve: tuple[float, float, object] | None = None
+            self.create_subscription(
+                JointState, "joint_states", self._on_joints, SENSOR_QOS, callback_group=sensors
+            )
+            self.create_subscription(
+                JointState, "valve/joint_states", self._on_valve, SENSOR_QOS,
+                callback_group=sensors,
+            )
+            self.pub_valve = self.create_publisher(
+                Float64MultiArray, "valve/position_controller/commands", COMMAND_QOS
+            )
+            self.torque_client = self.create_client(
+                SetBool, "valve/torque_enable", callback_group=resets
+            )
+            self.valve_reset = ValveReset(
+                set_torque=self._set_valve_torque,
+                command=lambda a: self.pub_valve.publish(messages.float_array(np.array([a]))),
+                read_angle=lambda: None if self._valve is None else self._valve[1],
+                timeout=self.reset_timeout,
+                # Settle and timeout in the node's time: simulation time in lockstep.
+                clock=self._now,
+            )
+        elif self.robot == "minitaur":
+            self.walk_task = MinitaurWalkReward()
+            self._upright = False
+            self._confirmed = threading.Event()
+            self.create_subscription(
+                PoseStamped, "mocap/pose", self._on_pose, SENSOR_QOS, callback_group=sensors
+            )
+            self.create_subscription(
+                Float64MultiArray, "joint_position_controller/commands", self._on_command,
+                COMMAND_QOS, callback_group=sensors,
+            )
+            self.create_service(Trigger, "sac/reset_done", self._on_reset_done)
+            self.place_client = self.create_client(
+                Trigger, "sim/place_upright", callback_group=resets
+            )
+        else:
+            raise ValueError(f"robot must be dclaw or minitaur, got {self.robot!r}")
+        self.diag = Diagnostics(self, "reward", hardware_id=self.robot)
         self.diag.values_from(
             lambda: {
                 "rewards_published": self.rewards_published,
@@ -106,11 +139,20 @@ class RewardNode(Node):
             }
         )
 
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
     def _reject(self, what: str, exc: Exception) -> None:
         self.rejected += 1
         self.diag.problem(what, WARN, f"{what}: {exc}")
         self.get_logger().warn(f"{what}: {exc}", throttle_duration_sec=2.0)
 
+    def _publish(self, stamp: object, t: float, r: StepReward) -> None:
+        self._last_stamp = t
+        self.pub_reward.publish(messages.reward_msg(stamp, r.reward, r.terminated, r.success))
+        self.rewards_published += 1
+
+    # --- D'Claw ---------------------------------------------------------------------
     def _on_joints(self, msg: JointState) -> None:
         try:
             pos, vel = messages.read_joint_state(msg, dclaw.JOINT_NAMES)
@@ -119,7 +161,7 @@ class RewardNode(Node):
             return
         self._joints = (stamp_seconds(msg.header.stamp), pos, vel)
         if self.sync == "exact":
-            self._compute()
+            self._compute_valve()
 
     def _on_valve(self, msg: JointState) -> None:
         try:
@@ -128,9 +170,9 @@ class RewardNode(Node):
             self._reject("valve/joint_states", exc)
             return
         self._valve = (stamp_seconds(msg.header.stamp), float(pos[0]), msg.header.stamp)
-        self._compute()
+        self._compute_valve()
 
-    def _compute(self) -> None:
+    def _compute_valve(self) -> None:
         if self._joints is None or self._valve is None:
             return
         (t_joints, pos, vel), (t_valve, angle, stamp) = self._joints, self._valve
@@ -141,28 +183,71 @@ class RewardNode(Node):
         if self.sync == "latest" and abs(t_valve - t_joints) > self.max_age:
             self._reject("joint_states", ValueError("joint reading too old for the reward"))
             return
-        self._last_stamp = t_valve
-        value, _terms = dclaw_valve.reward(angle, pos, vel, self.target)
-        success = dclaw_valve.is_success(angle, self.target)
-        self.pub_reward.publish(messages.reward_msg(stamp, value, False, success))
-        self.rewards_published += 1
+        self._publish(stamp, t_valve, self.valve_task.compute(angle, pos, vel))
+
+    def _set_valve_torque(self, on: bool) -> bool:
+        return self._call(self.torque_client, SetBool.Request(data=on))
+
+    # --- Minitaur -------------------------------------------------------------------
+    def _on_command(self, msg: Float64MultiArray) -> None:
+        try:
+            self.walk_task.on_command(messages.read_array(msg, minitaur.NUM_MOTORS))
+        except ValueError as exc:
+            self._reject("commands", exc)
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        try:
+            pos, quat = messages.read_pose(msg)
+            t = stamp_seconds(msg.header.stamp)
+            self._upright = not minitaur_walk.is_terminated(quat)
+            result = self.walk_task.compute(t, pos, quat)
+        except ValueError as exc:
+            self._reject("mocap/pose", exc)
+            return
+        if result is not None:
+            self._publish(msg.header.stamp, t, result)
+
+    def _on_reset_done(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        self._confirmed.set()
+        res.success, res.message = True, "confirmed"
+        return res
+
+    def _minitaur_reset(self) -> tuple[bool, str]:
+        self._confirmed.clear()
+        if self.auto_confirm:
+            if not self._call(self.place_client, Trigger.Request()):
+                return False, "sim/place_upright failed"
+        else:
+            self.get_logger().info(
+                "episode over: put the robot on its feet, then call sac/reset_done"
+            )
+            if not self._confirmed.wait(self.reset_timeout):
+                return False, f"nobody confirmed the reset within {self.reset_timeout} s"
+        deadline = time.monotonic() + 10.0
+        while not self._upright:
+            if time.monotonic() > deadline:
+                return False, "robot is not upright"
+            time.sleep(0.01)
+        return True, "robot upright"
 
     # --- resets ---------------------------------------------------------------------
-    def _set_valve_torque(self, on: bool) -> bool:
-        if not self.torque_client.wait_for_service(timeout_sec=5.0):
+    def _call(self, client: object, request: object, timeout: float = 5.0) -> bool:
+        if not client.wait_for_service(timeout_sec=timeout):  # type: ignore[attr-defined]
             return False
         done = threading.Event()
-        future = self.torque_client.call_async(SetBool.Request(data=on))
+        future = client.call_async(request)  # type: ignore[attr-defined]
         future.add_done_callback(lambda _f: done.set())
-        if not done.wait(5.0):
+        if not done.wait(timeout):
             return False
         result = future.result()
         return bool(result is not None and result.success)
 
     def _on_reset(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
-        with self._lock:
-            start = dclaw_valve.sample_initial_angle(self.rng)
-            ok, message = self.valve_reset.run(start)
+        with self._reset_lock:
+            if self.robot == "dclaw":
+                ok, message = self.valve_reset.run(dclaw_valve.sample_initial_angle(self.rng))
+            else:
+                ok, message = self._minitaur_reset()
         if ok:
             self.resets_done += 1
             self.diag.clear("reset")

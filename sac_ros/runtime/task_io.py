@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from sac_ros.robots import dclaw
+from sac_ros.robots import dclaw, minitaur
 from sac_ros.robots.limits import JointLimits
 from sac_ros.runtime.policy_runner import Observation, Snapshot
 from sac_ros.sac.spec import ObsSpec
-from sac_ros.tasks import dclaw_valve
+from sac_ros.tasks import dclaw_valve, minitaur_walk
 
 # Kinds of extra readings a task may need; the policy node knows how to parse each:
 #   "valve": valve/joint_states -> [angle, velocity]
@@ -60,9 +60,52 @@ class DClawValveIO:
         """Stateless: nothing to clear between episodes."""
 
 
-def make_task_io(robot: str, obs: str = "state") -> DClawValveIO:
+class MinitaurWalkIO:
+    """The paper's Minitaur state: current and past five observations and actions.
+
+    Stateful: each observation is pushed into the history together with the action that
+    led to it, as in the gymnasium environment.
+    """
+
+    joint_names: tuple[str, ...] = minitaur.JOINT_NAMES
+    limits: JointLimits = minitaur.LIMITS
+    dt: float = minitaur_walk.CONTROL_PERIOD
+    action_dim: int = minitaur_walk.ACTION_DIM
+    extra_topics: dict[str, str] = {"imu": "imu"}  # read-only
+    layout: str = ObsSpec.vector(minitaur_walk.STATE_DIM).to_json()
+
+    def __init__(self) -> None:
+        self.safe_pose = minitaur.standing_motor_angles()
+        self.history = minitaur_walk.History()
+        self._last_action: np.ndarray | None = None
+
+    def observation(self, snap: Snapshot) -> Observation:
+        imu = snap.extras["imu"]
+        o = minitaur_walk.imu_observation(snap.positions, imu[:4], imu[4:7])
+        if self._last_action is None:
+            return self.history.reset(o).astype(np.float32)
+        return self.history.push(self._last_action, o).astype(np.float32)
+
+    def targets(self, action: np.ndarray, snap: Snapshot) -> np.ndarray:
+        self._last_action = np.asarray(action, dtype=np.float64)
+        return self.limits.safe_targets(
+            minitaur.action_to_motors(action), snap.positions, self.dt
+        )
+
+    def reset(self) -> None:
+        self._last_action = None
+
+
+TaskIO = DClawValveIO | MinitaurWalkIO
+
+
+def make_task_io(robot: str, obs: str = "state") -> TaskIO:
     if obs not in ("state", "pixels"):
         raise ValueError(f"obs must be state or pixels, got {obs!r}")
     if robot == "dclaw":
         return DClawValveIO(pixels=obs == "pixels")
+    if robot == "minitaur":
+        if obs != "state":
+            raise ValueError("the Minitaur task has no pixel variant")
+        return MinitaurWalkIO()
     raise ValueError(f"no policy I/O for robot {robot!r}")
