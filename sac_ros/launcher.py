@@ -94,27 +94,35 @@ class GraphProcesses:
         running.process.wait(timeout=30)
         self.running.remove(running)
 
-    def stop(self, timeout: float = 30.0) -> dict[str, int]:
-        """SIGINT all, then escalate; returns each node's exit code."""
-        for r in self.running:
-            if r.process.poll() is None:
-                r.process.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + timeout
+    def stop(self, timeout: float = 60.0) -> dict[str, int]:
+        """SIGINT the robot side first (policy nodes hand their last transitions to the
+        learner), then the learner (final checkpoint); escalate to SIGTERM and SIGKILL
+        only for a node that does not exit in time. Returns each node's exit code."""
         codes: dict[str, int] = {}
-        for r in self.running:
-            try:
-                codes[r.label] = r.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                r.process.terminate()
-                try:
-                    codes[r.label] = r.process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    r.process.kill()
-                    codes[r.label] = r.process.wait()
+        for role in ("robot", "learner"):
+            group = [r for r in self.running if r.spec.role == role]
+            for r in group:
+                if r.process.poll() is None:
+                    r.process.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + timeout
+            for r in group:
+                codes[r.label] = self._wait(r, deadline)
         for f in self._logs:
             f.close()
         self._logs.clear()
         return codes
+
+    @staticmethod
+    def _wait(r: Running, deadline: float) -> int:
+        try:
+            return r.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            r.process.terminate()
+            try:
+                return r.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                r.process.kill()
+                return r.process.wait()
 
     def log_tail(self, running: Running, lines: int = 30) -> str:
         if running.log_path is None or not running.log_path.exists():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -24,6 +26,7 @@ from rclpy.qos import (
     ReliabilityPolicy,
     qos_profile_sensor_data,
 )
+from rclpy.signals import SignalHandlerOptions
 
 # --- QoS (README.md, "Topics") ---------------------------------------------------------
 SENSOR_QOS = qos_profile_sensor_data
@@ -144,25 +147,46 @@ def ensure_localhost_discovery() -> None:
 def spin_node(
     factory: Callable[[], Node], args: Iterable[str] | None = None, threads: int = 1
 ) -> None:
-    """Run one node until SIGINT/SIGTERM, then let it shut down cleanly (final work).
+    """Run one node until SIGINT/SIGTERM, then let it finish its work cleanly.
 
-    ``threads`` > 1 uses a MultiThreadedExecutor, for nodes whose service callbacks wait
-    on their own subscriptions (in a reentrant callback group).
+    The signals are handled here rather than by rclpy, so the context is still alive
+    when ``node.close()`` runs: a policy node can send its last transitions and wait for
+    the learner's acks, a learner can write its final checkpoint. ``threads`` > 1 uses a
+    MultiThreadedExecutor, for nodes whose service callbacks wait on their own
+    subscriptions (in a reentrant callback group).
     """
     ensure_localhost_discovery()
-    rclpy.init(args=list(args) if args is not None else None)
+    rclpy.init(
+        args=list(args) if args is not None else None,
+        signal_handler_options=SignalHandlerOptions.NO,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     node = factory()
     executor = MultiThreadedExecutor(threads) if threads > 1 else SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
         close = getattr(node, "close", None)
         if callable(close):
             close()
+    except ExternalShutdownException:
+        pass
+    finally:
         executor.shutdown()
         node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+
+
+def spin_until(node: Node, done: Callable[[], bool], timeout: float) -> bool:
+    """Keep serving ``node``'s callbacks until ``done()`` or ``timeout`` (for close())."""
+    deadline = time.monotonic() + timeout
+    executor = node.executor
+    while not done():
+        if time.monotonic() > deadline or executor is None:
+            return False
+        executor.spin_once(timeout_sec=0.05)
+    return True

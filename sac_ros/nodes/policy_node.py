@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 from geometry_msgs.msg import Vector3Stamped
@@ -41,6 +42,7 @@ from sac_ros.nodes.common import (
     Diagnostics,
     declare,
     spin_node,
+    spin_until,
     stamp_seconds,
     steady_timer,
 )
@@ -50,6 +52,7 @@ from sac_ros.runtime.policy_runner import Phase, PolicyRunner, RewardInfo, Snaps
 from sac_ros.runtime.task_io import make_task_io
 from sac_ros.runtime.wire import TransitionBatch, encode_transitions, stack_observations
 from sac_ros.sac import ObsSpec, Policy, SmoothedNoise
+from sac_ros.sac.atomic import write_json_atomic
 
 
 class PolicyNode(Node):
@@ -79,6 +82,13 @@ class PolicyNode(Node):
             self, "send_batch", 64, "Most transitions per message", lo=1, hi=4096, read_only=False
         )
         seed = declare(self, "seed", 0, "Seed of the exploration noise", lo=0, hi=2**31 - 1)
+        self.stats_file = declare(
+            self, "stats_file", "", "Where to write the final counters as JSON on shutdown"
+        )
+        self.drain_timeout = declare(
+            self, "drain_timeout", 10.0, "On shutdown, wait this long for the learner (s)",
+            lo=0.0, hi=600.0,
+        )
         if self.tick not in ("lockstep", "timer"):
             raise ValueError(f"tick must be lockstep or timer, got {self.tick!r}")
 
@@ -307,6 +317,30 @@ class PolicyNode(Node):
                 step=np.array([t.step for t in trs], dtype=np.int64),
             )
             self.pub_tr.publish(messages.byte_array(encode_transitions(batch)))
+
+    def close(self) -> None:
+        """Shutdown: send what is left and wait (bounded) until the learner has it."""
+        self._flush()
+        delivered = spin_until(
+            self,
+            lambda: self.outbox.learner_received >= self.outbox.next_seq - 1
+            or self.pub_tr.get_subscription_count() == 0,
+            self.drain_timeout,
+        )
+        stats = self._diag_values()
+        stats["delivered_on_shutdown"] = delivered
+        stats["learner_received"] = self.outbox.learner_received + 1
+        stats["versions_used"] = sorted(self.runner.versions_used)
+        stats["episodes_detail"] = [
+            {"episode": e.episode, "return": e.ret, "steps": e.steps, "success": e.success}
+            for e in self.runner.finished
+        ]
+        if self.stats_file:
+            write_json_atomic(Path(self.stats_file), stats)
+        self.get_logger().info(
+            f"stopped: {self.outbox.next_seq} transitions, learner has "
+            f"{self.outbox.learner_received + 1}, dropped {self.outbox.dropped}"
+        )
 
     def _diag_values(self) -> dict[str, object]:
         r = self.runner
