@@ -1,0 +1,580 @@
+"""The D'Claw driver without ROS: limits, watchdog, e-stop, health checks, reconnects.
+
+:class:`DClawDriverCore` owns a :class:`DynamixelBus` with the nine finger motors and the
+valve motor. The ROS driver node calls :meth:`~DClawDriverCore.cycle` on a timer and
+publishes what it returns; commands, enable/disable, e-stop and valve resets come from
+topics and services. Every method is thread-safe (one lock around bus transactions).
+
+Safety rules, in the order :meth:`cycle` applies them:
+
+1. Goals always go through ``JointLimits.safe_targets`` against the position measured in
+   the same cycle (box + velocity limit over the time since the last write, at most
+   ``control_period_s``, so the limit holds however often :meth:`cycle` runs). A command with the
+   wrong size or a non-finite value raises ValueError and changes nothing.
+2. A motor reporting a hardware error (alert bit in any status, or the periodic read of
+   Hardware Error Status) or a temperature above ``max_temperature_c`` -> safe stop:
+   torque off on every motor, mode ``safe_stop`` with a fault naming the motor and why.
+   Only :meth:`clear_fault` (which reboots motors in error) leaves it.
+3. Communication failures are tolerated for ``comm_tolerance_s`` (the motors keep their
+   last goal); longer -> the same safe stop. A lost port is reopened every
+   ``reconnect_period_s``; within the tolerance the driver carries on where it was, after
+   a safe stop the reconnect turns torque off first.
+4. Watchdog: no command for ``watchdog_timeout_s`` while running -> ``hold`` (goals
+   frozen at the measured position, mode ``holding``, the next command resumes) or
+   ``torque_off`` (mode ``idle``, :meth:`enable` needed), by configuration.
+5. E-stop: torque off at once, mode ``estop`` until :meth:`release_estop`.
+
+Torque-off requests that a motor does not acknowledge are retried every cycle.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from sac_ros.hardware.dynamixel_bus import BusError, DynamixelBus, MotorHealth, MotorState
+from sac_ros.robots import dclaw
+from sac_ros.robots.limits import JointLimits
+
+WATCHDOG_ACTIONS = ("hold", "torque_off")
+
+
+class Mode(str, Enum):
+    IDLE = "idle"  # connected or not, torque off
+    RUNNING = "running"  # torque on, following commands
+    HOLDING = "holding"  # torque on, watchdog froze the goals
+    SAFE_STOP = "safe_stop"  # a fault turned torque off; clear_fault() to leave
+    ESTOP = "estop"  # emergency stop; release_estop() to leave
+
+
+@dataclass(frozen=True)
+class DClawDriverConfig:
+    port: str = "/dev/ttyUSB0"
+    baud: int = dclaw.BAUD_RATE
+    control_period_s: float = 1.0 / dclaw.CONTROL_RATE_HZ  # dt of the rate limit
+    watchdog_timeout_s: float = 0.5
+    watchdog_action: str = "hold"
+    health_period_s: float = 1.0
+    max_temperature_c: float = 70.0
+    comm_tolerance_s: float = 0.5
+    reconnect_period_s: float = 0.5
+    latency_timer_ms: float = 16.0  # the USB adapter's; sets the status packet timeout
+    retries: int = 1  # asks again before a motor counts as not answering
+    use_valve: bool = True
+    valve_tolerance_rad: float = 0.05
+    limits: JointLimits = field(default_factory=lambda: dclaw.LIMITS)
+    joint_ids: tuple[int, ...] = dclaw.MOTOR_IDS
+    joint_offsets: tuple[float, ...] = tuple(float(x) for x in dclaw.DEFAULT_OFFSETS)
+    valve_id: int = dclaw.VALVE_MOTOR_ID
+    valve_offset: float = dclaw.VALVE_OFFSET
+
+    def __post_init__(self) -> None:
+        for name in (
+            "control_period_s",
+            "watchdog_timeout_s",
+            "health_period_s",
+            "comm_tolerance_s",
+            "reconnect_period_s",
+            "latency_timer_ms",
+            "valve_tolerance_rad",
+        ):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if self.watchdog_action not in WATCHDOG_ACTIONS:
+            raise ValueError(
+                f"watchdog_action must be one of {WATCHDOG_ACTIONS}, got {self.watchdog_action!r}"
+            )
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise ValueError(f"retries must be an integer >= 0, got {self.retries!r}")
+        if not math.isfinite(self.max_temperature_c):
+            raise ValueError("max_temperature_c must be finite")
+        if len(self.joint_ids) != self.limits.size or len(self.joint_offsets) != self.limits.size:
+            raise ValueError(
+                f"{len(self.joint_ids)} joint IDs and {len(self.joint_offsets)} offsets "
+                f"for {self.limits.size} joint limits"
+            )
+        if self.use_valve and self.valve_id in self.joint_ids:
+            raise ValueError(f"valve ID {self.valve_id} is also a joint ID")
+
+
+@dataclass(frozen=True)
+class DClawState:
+    """What one cycle saw. ``fresh`` is False when the read failed (values are the last
+    known ones, NaN before the first read)."""
+
+    stamp: float  # time.monotonic() of the read
+    fresh: bool
+    position: np.ndarray  # rad, joint order of dclaw.JOINT_NAMES
+    velocity: np.ndarray  # rad/s
+    current: np.ndarray  # mA
+    valve_angle: float | None  # rad, wrapped to [-pi, pi)
+    valve_velocity: float | None
+    goals: np.ndarray | None  # what this cycle wrote, None if nothing
+    mode: Mode
+    connected: bool
+    fault: str | None
+
+
+@dataclass(frozen=True)
+class ValveResetResult:
+    reached: bool
+    target: float  # rad, as the motor can hold it
+    angle: float  # final valve angle, rad
+    elapsed_s: float
+
+
+def wrap_angle(rad: float) -> float:
+    """Wrap to [-pi, pi)."""
+    return (rad + math.pi) % (2 * math.pi) - math.pi
+
+
+class DClawDriverCore:
+    def __init__(
+        self,
+        config: DClawDriverConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config or DClawDriverConfig()
+        cfg = self.config
+        self._joint_ids = tuple(cfg.joint_ids)
+        self._valve_ids = (cfg.valve_id,) if cfg.use_valve else ()
+        self._all_ids = self._joint_ids + self._valve_ids
+        offsets = dict(zip(self._joint_ids, cfg.joint_offsets, strict=True))
+        if cfg.use_valve:
+            offsets[cfg.valve_id] = cfg.valve_offset
+        self.bus = DynamixelBus(offsets, retries=cfg.retries, latency_timer_ms=cfg.latency_timer_ms)
+        self._names = dict(zip(self._joint_ids, dclaw.JOINT_NAMES, strict=False))
+        self._names[cfg.valve_id] = "valve"
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.RLock()
+        n = len(self._joint_ids)
+        self._mode = Mode.IDLE
+        self._connected = False
+        self._fault: str | None = None
+        self._faults: deque[tuple[float, str]] = deque(maxlen=20)
+        self._desired: np.ndarray | None = None
+        self._last_command = -math.inf
+        self._last_write = -math.inf
+        self._last_state: MotorState | None = None
+        self._nan = np.full(n, np.nan)
+        self._comm_fail_since: float | None = None
+        self._last_comm_error: str | None = None
+        self._last_reconnect_try = -math.inf
+        self._last_health = -math.inf
+        self._health: dict[int, MotorHealth] = {}
+        self._torque_off_pending: set[int] = set()
+        self._last_torque_retry = -math.inf
+        self._counts = {"cycles": 0, "commands": 0, "ignored_commands": 0, "comm_errors": 0,
+                        "reconnects": 0, "watchdog_trips": 0, "safe_stops": 0}  # fmt: skip
+        self._cycle_last = 0.0
+        self._cycle_max = 0.0
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    @property
+    def fault(self) -> str | None:
+        return self._fault
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def name(self, motor_id: int) -> str:
+        return self._names.get(motor_id, str(motor_id))
+
+    # ------------------------------------------------------------------ lifecycle
+    def connect(self) -> None:
+        """Open the port, ping every motor and turn torque off everywhere (mode idle).
+
+        Raises BusError when the port or a motor is missing; :meth:`cycle` keeps trying
+        to reconnect after that.
+        """
+        with self._lock:
+            self._last_reconnect_try = self._clock()
+            try:
+                self.bus.open(self.config.port, self.config.baud)
+                self.bus.ping(self._all_ids)
+                self.bus.torque(self._all_ids, False)
+            except BusError as exc:
+                self.bus.close()
+                self._connected = False
+                self._last_comm_error = str(exc)
+                raise
+            self._connected = True
+            self._torque_off_pending.clear()
+            if self._mode in (Mode.RUNNING, Mode.HOLDING):
+                self._mode = Mode.IDLE
+            self._desired = None
+
+    def close(self) -> None:
+        """Torque off (best effort) and close the port."""
+        with self._lock:
+            if self._connected:
+                self._torque_off(self._all_ids)
+            if self._mode in (Mode.RUNNING, Mode.HOLDING):
+                self._mode = Mode.IDLE
+            self.bus.close()
+            self._connected = False
+
+    def enable(self) -> None:
+        """Torque on the finger motors, holding the present position (mode running)."""
+        with self._lock:
+            if self._mode in (Mode.SAFE_STOP, Mode.ESTOP):
+                raise RuntimeError(f"cannot enable in {self._mode.value}: {self._fault}")
+            if not self._connected:
+                raise RuntimeError("cannot enable: not connected")
+            now = self._clock()
+            self._check_health(now)
+            if self._mode is Mode.SAFE_STOP:
+                raise RuntimeError(f"cannot enable: {self._fault}")
+            try:
+                state = self.bus.read_state(self._joint_ids)
+                hold = self.config.limits.safe_targets(
+                    state.position, state.position, self.config.control_period_s
+                )
+                self.bus.torque(self._joint_ids, True)
+                self.bus.write_goals(self._joint_ids, hold)
+            except BusError:
+                self._torque_off(self._joint_ids)  # no motor left half enabled
+                raise
+            self._last_write = state.stamp
+            self._desired = hold
+            self._last_command = now
+            self._mode = Mode.RUNNING
+
+    def disable(self) -> None:
+        """Torque off the finger motors (mode idle); raises BusError if a motor does not
+        acknowledge (it is retried every cycle)."""
+        with self._lock:
+            if self._mode in (Mode.RUNNING, Mode.HOLDING):
+                self._mode = Mode.IDLE
+            self._desired = None
+            failed = self._torque_off(self._joint_ids)
+            if failed:
+                raise BusError("torque off not acknowledged", {i: "no ack" for i in failed})
+
+    def estop(self, reason: str = "e-stop") -> None:
+        """Torque off everything now; never raises (unacknowledged motors are retried)."""
+        with self._lock:
+            self._mode = Mode.ESTOP
+            self._set_fault(reason)
+            self._desired = None
+            self._torque_off(self._all_ids)
+
+    def release_estop(self) -> None:
+        with self._lock:
+            if self._mode is Mode.ESTOP:
+                self._mode = Mode.IDLE
+                self._fault = None
+
+    def clear_fault(self) -> list[int]:
+        """Leave a safe stop: reboot motors in hardware error, check temperatures again.
+
+        Returns the rebooted motor IDs; raises RuntimeError if a fault remains.
+        """
+        with self._lock:
+            if self._mode is not Mode.SAFE_STOP:
+                return []
+            if not self._connected:
+                raise RuntimeError("cannot clear the fault: not connected")
+            rebooted = self.bus.clear_errors(self._all_ids)
+            health = self.bus.read_errors(self._all_ids)
+            self._health = health
+            problems = self._problems(health)
+            if problems:
+                raise RuntimeError("fault remains: " + "; ".join(problems))
+            self._torque_off(self._all_ids)
+            self._mode = Mode.IDLE
+            self._fault = None
+            self._comm_fail_since = None
+            return rebooted
+
+    # ------------------------------------------------------------------ commands
+    def command(self, targets: np.ndarray | list[float]) -> bool:
+        """New joint targets (rad, joint order). True if they will be applied (mode
+        running or holding), False if ignored in the present mode."""
+        try:
+            proposed = np.asarray(targets, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"joint targets must be numbers: {exc}") from exc
+        n = len(self._joint_ids)
+        if proposed.shape != (n,):
+            raise ValueError(f"expected {n} joint targets, got shape {proposed.shape}")
+        bad = np.flatnonzero(~np.isfinite(proposed))
+        if bad.size:
+            names = [self.name(self._joint_ids[k]) for k in bad]
+            raise ValueError(f"non-finite joint targets for {names}")
+        with self._lock:
+            if self._mode not in (Mode.RUNNING, Mode.HOLDING):
+                self._counts["ignored_commands"] += 1
+                return False
+            self._desired = proposed.copy()
+            self._last_command = self._clock()
+            self._mode = Mode.RUNNING
+            self._counts["commands"] += 1
+            return True
+
+    # ------------------------------------------------------------------ the cycle
+    def cycle(self) -> DClawState:
+        """One read and (when running) one goal write; returns what it saw."""
+        with self._lock:
+            start = self._clock()
+            try:
+                return self._cycle(start)
+            finally:
+                self._counts["cycles"] += 1
+                self._cycle_last = self._clock() - start
+                self._cycle_max = max(self._cycle_max, self._cycle_last)
+
+    def _cycle(self, now: float) -> DClawState:
+        if not self._connected:
+            self._try_reconnect(now)
+            if not self._connected:
+                self._check_comm_tolerance(now)
+                return self._record(now, fresh=False)
+        try:
+            state = self.bus.read_state(self._all_ids)
+        except BusError as exc:
+            self._comm_error(exc, now)
+            return self._record(now, fresh=False)
+        self._comm_fail_since = None
+        self._last_state = state
+        goals = None
+        try:
+            if self._torque_off_pending:
+                self._retry_torque_off(now)
+            alert = bool(state.alert) and self._mode is not Mode.SAFE_STOP
+            if alert or now - self._last_health >= self.config.health_period_s:
+                self._check_health(now)
+            measured = state.position[: len(self._joint_ids)]
+            self._watchdog(now, measured)
+            if self._mode in (Mode.RUNNING, Mode.HOLDING) and self._desired is not None:
+                # The velocity limit holds whatever the call rate: dt is the time since
+                # the last write, at most one control period.
+                dt = min(max(state.stamp - self._last_write, 1e-6), self.config.control_period_s)
+                goals = self.config.limits.safe_targets(self._desired, measured, dt)
+                self.bus.write_goals(self._joint_ids, goals)
+                self._last_write = state.stamp
+        except BusError as exc:
+            self._comm_error(exc, now)
+            goals = None
+        return self._record(state.stamp, fresh=True, goals=goals)
+
+    def _record(self, stamp: float, fresh: bool, goals: np.ndarray | None = None) -> DClawState:
+        n = len(self._joint_ids)
+        state = self._last_state
+        if state is None:
+            pos = vel = cur = self._nan.copy()
+            valve_angle = valve_velocity = None
+        else:
+            pos, vel, cur = state.position[:n], state.velocity[:n], state.current[:n]
+            valve_angle = valve_velocity = None
+            if self._valve_ids:
+                valve_angle = wrap_angle(float(state.position[n]))
+                valve_velocity = float(state.velocity[n])
+            if not fresh:
+                stamp = state.stamp
+        return DClawState(
+            stamp=stamp, fresh=fresh, position=pos.copy(), velocity=vel.copy(),
+            current=cur.copy(), valve_angle=valve_angle, valve_velocity=valve_velocity,
+            goals=None if goals is None else goals.copy(), mode=self._mode,
+            connected=self._connected, fault=self._fault,
+        )  # fmt: skip
+
+    def _watchdog(self, now: float, measured: np.ndarray) -> None:
+        if self._mode is not Mode.RUNNING:
+            return
+        if now - self._last_command <= self.config.watchdog_timeout_s:
+            return
+        self._counts["watchdog_trips"] += 1
+        if self.config.watchdog_action == "hold":
+            self._desired = self.config.limits.clip(measured)
+            self._mode = Mode.HOLDING
+        else:
+            self._desired = None
+            self._mode = Mode.IDLE
+            self._torque_off(self._joint_ids)
+
+    # ------------------------------------------------------------------ faults
+    def _set_fault(self, reason: str) -> None:
+        self._fault = reason
+        self._faults.append((self._clock(), reason))
+
+    def _safe_stop(self, reason: str) -> None:
+        if self._mode in (Mode.SAFE_STOP, Mode.ESTOP):
+            return
+        self._counts["safe_stops"] += 1
+        self._mode = Mode.SAFE_STOP
+        self._set_fault(reason)
+        self._desired = None
+        self._torque_off(self._all_ids)
+
+    def _torque_off(self, ids: tuple[int, ...]) -> set[int]:
+        """Torque off, best effort; the motors that did not acknowledge (kept pending)."""
+        if not self._connected:
+            self._torque_off_pending |= set(ids)
+            return set(ids)
+        try:
+            self.bus.torque(ids, False)
+            failed: set[int] = set()
+        except BusError as exc:
+            failed = set(exc.failures) or set(ids)
+            if exc.port_lost:
+                self._lose_port(exc)
+        self._torque_off_pending = (self._torque_off_pending - set(ids)) | failed
+        return failed
+
+    def _retry_torque_off(self, now: float) -> None:
+        if now - self._last_torque_retry < self.config.reconnect_period_s:
+            return
+        self._last_torque_retry = now
+        self._torque_off(tuple(sorted(self._torque_off_pending)))
+
+    def _problems(self, health: dict[int, MotorHealth]) -> list[str]:
+        problems = []
+        for motor_id, h in sorted(health.items()):
+            who = f"motor {motor_id} ({self.name(motor_id)})"
+            if h.hardware_error:
+                problems.append(f"{who}: hardware error: {', '.join(h.errors)}")
+            if h.temperature_c > self.config.max_temperature_c:
+                problems.append(
+                    f"{who}: temperature {h.temperature_c} C above the "
+                    f"{self.config.max_temperature_c:g} C limit"
+                )
+        return problems
+
+    def _check_health(self, now: float) -> None:
+        self._last_health = now
+        self._health = self.bus.read_errors(self._all_ids)
+        problems = self._problems(self._health)
+        if problems:
+            self._safe_stop("; ".join(problems))
+
+    def _lose_port(self, exc: BusError) -> None:
+        self._connected = False
+        self.bus.close()
+        self._last_comm_error = str(exc)
+
+    def _comm_error(self, exc: BusError, now: float) -> None:
+        self._counts["comm_errors"] += 1
+        self._last_comm_error = str(exc)
+        if self._comm_fail_since is None:
+            self._comm_fail_since = now
+        if exc.port_lost:
+            self._lose_port(exc)
+        self._check_comm_tolerance(now)
+
+    def _check_comm_tolerance(self, now: float) -> None:
+        if self._comm_fail_since is None:
+            self._comm_fail_since = now
+        lost_for = now - self._comm_fail_since
+        if lost_for > self.config.comm_tolerance_s:
+            self._safe_stop(f"communication lost for {lost_for:.2f} s: {self._last_comm_error}")
+
+    def _try_reconnect(self, now: float) -> None:
+        if now - self._last_reconnect_try < self.config.reconnect_period_s:
+            return
+        self._last_reconnect_try = now
+        try:
+            self.bus.open(self.config.port, self.config.baud)
+            self.bus.ping(self._all_ids)
+        except BusError as exc:
+            self.bus.close()
+            self._last_comm_error = str(exc)
+            return
+        self._connected = True
+        self._counts["reconnects"] += 1
+        if self._mode in (Mode.SAFE_STOP, Mode.ESTOP, Mode.IDLE):
+            self._torque_off_pending |= set(self._all_ids)
+        if self._torque_off_pending:
+            self._last_torque_retry = -math.inf
+            self._retry_torque_off(now)
+
+    # ------------------------------------------------------------------ valve
+    def valve_target(self, angle: float) -> float:
+        """The angle the valve motor can hold nearest to ``angle`` (wrapped, one tick)."""
+        if not math.isfinite(angle):
+            raise ValueError(f"valve angle must be finite, got {angle}")
+        offset = self.config.valve_offset
+        raw = int(round((wrap_angle(angle) - offset) / dclaw.RAD_PER_TICK)) % dclaw.TICKS_PER_REV
+        return raw * dclaw.RAD_PER_TICK + offset
+
+    def reset_valve(
+        self, angle: float, timeout_s: float = 10.0, poll_s: float = 0.02
+    ) -> ValveResetResult:
+        """Drive the valve motor to ``angle``, then turn its torque off (the valve turns
+        freely during the episode). Blocks up to ``timeout_s``; cycles go on meanwhile."""
+        if not self.config.use_valve:
+            raise RuntimeError("this driver has no valve motor")
+        if not (math.isfinite(timeout_s) and timeout_s > 0):
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        target = self.valve_target(angle)
+        valve = self.config.valve_id
+        start = self._clock()
+        with self._lock:
+            if self._mode in (Mode.SAFE_STOP, Mode.ESTOP) or not self._connected:
+                raise RuntimeError(
+                    f"cannot reset the valve in {self._mode.value}"
+                    + ("" if self._connected else " (not connected)")
+                )
+            self.bus.torque([valve], True)
+        reached, position = False, math.nan
+        try:
+            with self._lock:
+                self.bus.write_goals([valve], [target])
+            while True:
+                with self._lock:
+                    if self._mode in (Mode.SAFE_STOP, Mode.ESTOP):
+                        break
+                    position = self.bus.read_state([valve]).position[0]
+                if abs(wrap_angle(target - position)) <= self.config.valve_tolerance_rad:
+                    reached = True
+                    break
+                if self._clock() - start > timeout_s:
+                    break
+                self._sleep(poll_s)
+        finally:
+            with self._lock:
+                self._torque_off((valve,))
+        return ValveResetResult(
+            reached, wrap_angle(target), wrap_angle(position), self._clock() - start
+        )
+
+    # ------------------------------------------------------------------ diagnostics
+    def diagnostics(self) -> dict[str, object]:
+        """A summary for /diagnostics (plain Python values)."""
+        with self._lock:
+            now = self._clock()
+            return {
+                "mode": self._mode.value,
+                "connected": self._connected,
+                "port": self.config.port,
+                "fault": self._fault,
+                "recent_faults": [reason for _, reason in self._faults],
+                **self._counts,
+                "cycle_time_last_s": self._cycle_last,
+                "cycle_time_max_s": self._cycle_max,
+                "last_command_age_s": (now - self._last_command
+                                       if math.isfinite(self._last_command) else None),
+                "last_comm_error": self._last_comm_error,
+                "torque_off_pending": sorted(self._torque_off_pending),
+                "temperatures_c": {self.name(i): h.temperature_c
+                                   for i, h in sorted(self._health.items())},
+                "hardware_errors": {self.name(i): h.errors
+                                    for i, h in sorted(self._health.items()) if h.hardware_error},
+                "bus": dict(self.bus.stats),
+            }  # fmt: skip

@@ -1,0 +1,168 @@
+"""Minitaur safety core: limits, rate limit, fall detection, watchdog, e-stop."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sac_ros.hardware.minitaur_safety import (
+    MinitaurSafety,
+    MinitaurSafetyConfig,
+    SafetyMode,
+    default_config,
+    roll_pitch,
+)
+from sac_ros.robots import minitaur
+
+DT = 0.01
+UPRIGHT = np.array([0.0, 0.0, 0.0, 1.0])
+STAND = np.full(8, 2.0)
+
+
+def quat_about(axis: str, angle: float) -> np.ndarray:
+    q = np.zeros(4)
+    q["xyz".index(axis)] = math.sin(angle / 2)
+    q[3] = math.cos(angle / 2)
+    return q
+
+
+def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product of (x, y, z, w) quaternions."""
+    ax, ay, az, aw = a
+    bx, by, bz, bw = b
+    return np.array([
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+        aw * bw - ax * bx - ay * by - az * bz,
+    ])  # fmt: skip
+
+
+def matrix(q: np.ndarray) -> np.ndarray:
+    x, y, z, w = q
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])  # fmt: skip
+
+
+@settings(max_examples=60)
+@given(st.floats(-1.4, 1.4), st.floats(-1.4, 1.4), st.floats(-3, 3))
+def test_roll_pitch_from_quaternion(roll, pitch, yaw):
+    q = multiply(quat_about("z", yaw), multiply(quat_about("y", pitch), quat_about("x", roll)))
+    r = matrix(q)  # independent: Euler angles read off the rotation matrix
+    got_roll, got_pitch = roll_pitch(q)
+    assert got_roll == pytest.approx(math.atan2(r[2, 1], r[2, 2]), abs=1e-9)
+    assert got_pitch == pytest.approx(-math.asin(r[2, 0]), abs=1e-9)
+    assert got_roll == pytest.approx(roll, abs=1e-9)
+    assert got_pitch == pytest.approx(pitch, abs=1e-9)
+
+
+def make(**overrides) -> MinitaurSafety:
+    return MinitaurSafety(default_config(control_period_s=DT, **overrides))
+
+
+def test_targets_clipped_and_rate_limited():
+    safety = make()
+    assert safety.command(np.array([9.0, -9.0, 2.5, 1.0, 3.0, 0.0, 2.0, 2.0]), now=0.0)
+    out = safety.update(STAND, UPRIGHT, now=0.001)
+    assert out.mode is SafetyMode.RUNNING
+    step = minitaur.MAX_VELOCITY * DT
+    assert np.all(np.abs(out.targets - STAND) <= step + 1e-12)
+    measured = STAND.copy()
+    for k in range(200):
+        out = safety.update(measured, UPRIGHT, now=0.001 * (k + 2))
+        assert np.all(out.targets >= 0.5) and np.all(out.targets <= 3.1)
+        assert np.all(np.abs(out.targets - measured) <= step + 1e-12)
+        measured = out.targets
+    expected = np.clip([9.0, -9.0, 2.5, 1.0, 3.0, 0.0, 2.0, 2.0], 0.5, 3.1)
+    assert np.allclose(measured, expected)
+
+
+def test_bad_commands_raise():
+    safety = make()
+    with pytest.raises(ValueError, match="8 motor targets"):
+        safety.command(np.zeros(7), now=0.0)
+    with pytest.raises(ValueError, match="non-finite"):
+        safety.command(np.array([math.nan] + [2.0] * 7), now=0.0)
+    with pytest.raises(ValueError, match="8 measured"):
+        safety.update(np.zeros(3), UPRIGHT, now=0.0)
+    with pytest.raises(ValueError, match="4 components"):
+        roll_pitch(np.zeros(3))
+    with pytest.raises(ValueError, match="crouch_pose"):
+        MinitaurSafetyConfig(limits=minitaur.LIMITS, crouch_pose=np.zeros(8))
+    with pytest.raises(ValueError, match="watchdog_action"):
+        default_config(watchdog_action="shrug")
+
+
+def test_fall_latches_crouch_with_slow_ramp():
+    safety = make(fall_threshold_rad=0.5, crouch_velocity=0.5)
+    safety.command(STAND, now=0.0)
+    tilted = quat_about("x", 0.7)
+    out = safety.update(STAND, tilted, now=0.005)
+    assert out.mode is SafetyMode.FALLEN and "roll 0.70" in out.reason
+    assert out.roll == pytest.approx(0.7)
+    crouch = np.full(8, minitaur.EXTENSION_RANGE[0])
+    measured = STAND.copy()
+    for k in range(300):
+        out = safety.update(measured, UPRIGHT, now=0.01 + k * DT)  # upright again: still fallen
+        assert out.mode is SafetyMode.FALLEN
+        assert np.all(np.abs(out.targets - measured) <= 0.5 * DT + 1e-12)
+        measured = out.targets
+    assert np.allclose(measured, crouch)
+    assert not safety.command(STAND, now=4.0)
+    with pytest.raises(ValueError, match="still tilted"):
+        safety.reset_fall(quat_about("y", 0.9))
+    safety.reset_fall(UPRIGHT)
+    assert safety.mode is SafetyMode.IDLE
+    assert safety.command(STAND, now=4.1)
+
+
+def test_pitch_fall_and_invalid_imu():
+    safety = make(fall_threshold_rad=0.5)
+    safety.command(STAND, now=0.0)
+    assert safety.update(STAND, quat_about("y", -0.6), now=0.001).mode is SafetyMode.FALLEN
+    other = make()
+    other.command(STAND, now=0.0)
+    out = other.update(STAND, np.array([math.nan, 0, 0, 1]), now=0.001)
+    assert out.mode is SafetyMode.FALLEN and "invalid IMU" in out.reason
+    assert out.targets is not None
+
+
+@pytest.mark.parametrize(
+    ("action", "mode"),
+    [("hold", SafetyMode.HOLDING), ("crouch", SafetyMode.CROUCHING),
+     ("disable", SafetyMode.DISABLED)],
+)  # fmt: skip
+def test_watchdog(action, mode):
+    safety = make(watchdog_timeout_s=0.1, watchdog_action=action)
+    safety.command(np.full(8, 2.4), now=0.0)
+    assert safety.update(STAND, UPRIGHT, now=0.05).mode is SafetyMode.RUNNING
+    out = safety.update(STAND, UPRIGHT, now=0.2)
+    assert out.mode is mode and "no command" in out.reason
+    if action == "hold":
+        assert np.allclose(out.targets, STAND)
+    elif action == "crouch":
+        assert np.all(out.targets < STAND)
+    else:
+        assert out.targets is None
+    assert safety.command(STAND, now=0.3)
+    assert safety.update(STAND, UPRIGHT, now=0.31).mode is SafetyMode.RUNNING
+
+
+def test_estop_turns_motors_off_until_released():
+    safety = make()
+    safety.command(STAND, now=0.0)
+    safety.estop("button")
+    out = safety.update(STAND, quat_about("x", 1.0), now=0.001)
+    assert out.targets is None and out.mode is SafetyMode.ESTOP and out.reason == "button"
+    assert not safety.command(STAND, now=0.002)
+    safety.release_estop()
+    out = safety.update(STAND, UPRIGHT, now=0.003)
+    assert out.mode is SafetyMode.IDLE and np.allclose(out.targets, STAND)
+    assert safety.diagnostics()["mode"] == "idle"
