@@ -30,6 +30,7 @@ import array
 from pathlib import Path
 
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String, UInt8MultiArray
@@ -170,8 +171,10 @@ class LearnerNode(Node):
         self.diag = Diagnostics(self, "learner", hardware_id=robot)
         self.diag.values_from(self._diag_values)
         self.add_on_set_parameters_callback(self._on_params)
-        self.create_timer(1.0 / ack_rate, self._publish_acks)
-        self.create_timer(1.0, self._publish_stats)
+        # Wall-clock timers: acks must flow even when use_sim_time is set and /clock is not.
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(1.0 / ack_rate, self._publish_acks, clock=steady)
+        self.create_timer(1.0, self._publish_stats, clock=steady)
         self.get_logger().info(
             f"learner {self.core.session}: {spec.to_json()}, {n_act} actions, "
             f"robots {self.namespaces}, run_dir {settings.run_dir}"
@@ -230,6 +233,11 @@ class LearnerNode(Node):
             self.diag.problem("training", ERROR, core.train_error)
         if core.checkpoint_error:
             self.diag.problem("checkpoint", ERROR, core.checkpoint_error)
+        if stats["lost"] > 0:
+            self.diag.problem(
+                "lost", WARN, f"{stats['lost']:.0f} transitions lost: a sender let them go "
+                "before they arrived (outbox_capacity too small for the checkpoint interval?)"
+            )
         values: dict[str, object] = {k: f"{v:.6g}" for k, v in stats.items()}
         for ns in self.namespaces:
             values[f"received[{ns or '~'}]"] = core.received.get(ns, 0)

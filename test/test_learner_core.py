@@ -1,0 +1,423 @@
+"""LearnerCore without ROS: ingestion, UTD ratio, policies, checkpoints, resume, crashes.
+
+Transitions encode their sequence number in the reward and (episode, step) in the
+observation, so the replay buffer's content can be checked exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sac_ros.runtime.checkpoint import CheckpointStore
+from sac_ros.runtime.learner import LayoutMismatch, LearnerCore, LearnerSettings, task_layout
+from sac_ros.runtime.wire import TransitionBatch, WireFormatError, encode_transitions
+from sac_ros.sac import ObsSpec, SACConfig
+from sac_ros.sac.policy_format import decode_policy
+from sac_ros.sac.replay import NO_NEXT
+
+SPEC = ObsSpec.vector(4)
+ACT = 2
+EPISODE = 10
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    # Two shared cores: tiny networks run fastest (and steadiest) on one thread.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def transitions(
+    start: int,
+    n: int,
+    session: str = "s1",
+    spec: ObsSpec = SPEC,
+    first_retained: int | None = None,
+    action_dim: int = ACT,
+) -> bytes:
+    """Transitions start..start+n-1 of one sender: reward = seq, episodes of EPISODE steps."""
+    seq = np.arange(start, start + n)
+    episode, step = seq // EPISODE, seq % EPISODE
+
+    def obs(t: np.ndarray) -> np.ndarray:
+        out = np.zeros((n, spec.vector_dim), np.float32)
+        out[:, 0], out[:, 1] = episode, t
+        return out
+
+    if spec.is_pixels:
+        image = np.zeros((n, *spec.image_shape), np.uint8)
+        image[..., 0] = (seq % 256)[:, None, None]
+        first, second = {"image": image, "proprio": obs(step)}, {
+            "image": image.copy(),
+            "proprio": obs(step + 1),
+        }
+    else:
+        first, second = obs(step), obs(step + 1)
+    return encode_transitions(
+        TransitionBatch(
+            session=session,
+            layout=spec.to_json(),
+            first_retained=start if first_retained is None else first_retained,
+            obs=first,
+            action=np.full((n, action_dim), 0.5, np.float32),
+            reward=seq.astype(np.float32),
+            next_obs=second,
+            terminated=np.zeros(n, np.uint8),
+            truncated=(step == EPISODE - 1).astype(np.uint8),
+            seq=seq,
+            episode=episode,
+            step=step,
+        )
+    )
+
+
+def stored_rewards(core: LearnerCore) -> list[float]:
+    """Rewards of every complete transition in the buffer, sorted."""
+    buf = core.buffer
+    used = min(buf.num_slots_written, buf.capacity)
+    positions = np.flatnonzero(buf._next[:used] != NO_NEXT)
+    if len(positions) == 0:
+        return []
+    return sorted(buf.gather(positions).reward.tolist())
+
+
+def complete(n: int) -> list[float]:
+    """Rewards of the complete transitions after seqs 0..n-1 (the last one waits for its
+    successor unless it ends an episode)."""
+    last_done = n > 0 and (n - 1) % EPISODE == EPISODE - 1
+    return [float(i) for i in range(n if last_done else n - 1)]
+
+
+def make_core(tmp: Path | None = None, resume: bool = False, **kw) -> LearnerCore:
+    config = SACConfig(
+        hidden=(32, 32), batch_size=16, buffer_size=5000, warmup_steps=kw.pop("warmup", 10)
+    )
+    settings = LearnerSettings(
+        run_dir=tmp,
+        resume=resume,
+        utd_ratio=kw.pop("utd", 1.0),
+        publish_every=kw.pop("publish_every", 1000),
+        checkpoint_every=kw.pop("checkpoint_every", 3600.0),
+        log_every=kw.pop("log_every", 1000),
+        tensorboard=kw.pop("tensorboard", False),
+    )
+    return LearnerCore(SPEC, ACT, config, settings, **kw)
+
+
+def test_ingest_keeps_each_transition_once():
+    core = make_core()
+    assert core.ingest("robot", transitions(0, 10)) == 10
+    assert core.ingest("robot", transitions(0, 10)) == 0  # a resend
+    assert core.ingest("robot", transitions(5, 10)) == 5  # overlaps 5..9
+    assert core.ingest("robot", transitions(30, 5, first_retained=0)) == 0  # gap: waits
+    stats = core.stats()
+    assert stats["env_steps"] == 15
+    assert stats["duplicates"] == 15 and stats["gaps"] == 1
+    # 15 transitions, episode ends at 9: 0..13 complete, 14 waits for its successor.
+    assert stored_rewards(core) == complete(15)
+    (ack,) = core.acks("robot")
+    assert (ack.sender, ack.received, ack.durable) == ("s1", 14, -1)
+    assert core.acks("other") == []
+
+
+def test_bad_messages_are_rejected_with_a_reason():
+    core = make_core()
+    with pytest.raises(LayoutMismatch, match="layout"):
+        core.ingest("robot", transitions(0, 5, spec=ObsSpec.vector(5)))
+    with pytest.raises(LayoutMismatch, match="actions have shape"):
+        core.ingest("robot", transitions(0, 5, action_dim=3))
+    with pytest.raises(WireFormatError, match="too short"):
+        core.ingest("robot", b"\x01\x02")
+    assert core.stats()["rejected"] == 3 and core.env_steps == 0
+    assert "actions" not in core.last_error and "too short" in core.last_error
+    assert core.acks("robot") == []  # nothing of it reached the inbox
+
+
+def test_pixel_transitions_reach_the_buffer():
+    spec = ObsSpec.pixels((8, 8, 3), proprio_dim=4)
+    config = SACConfig(hidden=(16,), batch_size=4, buffer_size=100, warmup_steps=0)
+    core = LearnerCore(spec, ACT, config, LearnerSettings(utd_ratio=1.0))
+    assert core.ingest("cam", transitions(0, EPISODE, spec=spec)) == EPISODE
+    batch = core.buffer.sample(32)
+    seq = batch.reward.numpy().astype(np.int64)
+    np.testing.assert_array_equal(batch.obs["image"][:, 0, 0, 0].numpy(), seq % 256)
+    assert core.train_pending() == EPISODE
+
+
+def test_updates_follow_the_utd_ratio_and_pause():
+    core = make_core(warmup=10, utd=0.5)
+    core.ingest("robot", transitions(0, 30))
+    assert core.train_pending() == 10  # 20 transitions beyond the warm-up, 0.5 each
+    assert core.train_pending() == 0
+    core.set_utd_ratio(2.0)  # applies to data that comes after the change
+    core.ingest("robot", transitions(30, 10))
+    assert core.train_pending() == 20
+    core.set_paused(True)
+    core.ingest("robot", transitions(40, 10))
+    assert core.train_pending() == 0 and core.stats()["credit"] == 20.0
+    core.set_paused(False)
+    assert core.train_pending() == 20 and core.updates == 50
+    with pytest.raises(ValueError, match="utd_ratio"):
+        core.set_utd_ratio(0.0)
+
+
+def test_trainer_thread_keeps_training_between_messages_up_to_the_bound():
+    published: list[int] = []
+    core = make_core(
+        warmup=10, utd=3.0, publish_every=5, on_policy=lambda v, b: published.append(v)
+    )
+    core.start()
+    try:
+        core.ingest("robot", transitions(0, 20))  # one message, then silence (a reset)
+        deadline = time.monotonic() + 30
+        while core.updates < 30 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+        assert core.updates == 30  # 10 transitions beyond the warm-up x 3, and no more
+    finally:
+        core.close()
+    assert published == list(range(7))  # the start weights, then every 5 updates
+    with pytest.raises(RuntimeError, match="closed"):
+        core.start()
+
+
+def test_policy_bytes_carry_version_and_layout():
+    got: list[tuple[int, bytes]] = []
+    core = make_core(warmup=0, publish_every=3, on_policy=lambda v, b: got.append((v, b)))
+    core.ingest("robot", transitions(0, 6))
+    core.train_pending()
+    assert [v for v, _ in got] == [1, 2]
+    policy = decode_policy(got[-1][1], expected_spec=SPEC, expected_action_dim=ACT)
+    assert policy.version == 2
+
+
+def test_checkpoint_and_resume_continue_exactly(tmp_path):
+    core = make_core(tmp_path, warmup=10, utd=1.5, publish_every=7, log_every=5,
+                     tensorboard=True)  # fmt: skip
+    core.ingest("robot", transitions(0, 25))
+    core.ingest("robot", transitions(0, 40, session="s2"))  # a second policy-node session
+    core.train_pending()
+    acks_before = {a.sender: a for a in core.acks("robot")}
+    assert all(a.durable == -1 for a in acks_before.values())
+    core.checkpoint()
+    acks = {a.sender: a for a in core.acks("robot")}
+    assert acks["s1"].durable == 24 and acks["s2"].durable == 39  # durable = received
+
+    resumed = make_core(tmp_path, resume=True, utd=1.5)
+    assert resumed.session != core.session
+    assert resumed.updates == core.updates == int(1.5 * 55)
+    assert resumed.agent.alpha == core.agent.alpha
+    assert len(resumed.buffer) == len(core.buffer)
+    assert stored_rewards(resumed) == stored_rewards(core)
+    assert resumed.inbox.state_dict() == core.inbox.state_dict()
+    assert resumed.policy_version == core.policy_version == core.updates // 7
+    assert (resumed.env_steps, resumed.received) == (65, {"robot": 65})
+    assert [(a.sender, a.received, a.durable) for a in resumed.acks("robot")] == [
+        (a.sender, a.received, a.durable) for a in core.acks("robot")
+    ]
+    # Same data, same random state: the next gradient step is identical.
+    for c in (core, resumed):
+        c.ingest("robot", transitions(25, 1))
+    assert core.train_pending() == resumed.train_pending() == 2  # 0.5 left + 1.5
+    assert core.latest == resumed.latest
+    # The resumed learner continues the sender's numbering, and keeps the metrics.
+    assert resumed.ingest("robot", transitions(24, 3)) == 1
+    core.close()
+    assert (tmp_path / "metrics.csv").read_text().count("\n") >= 2
+    assert any((tmp_path / "tensorboard").iterdir())
+    with pytest.raises(ValueError, match="already holds a checkpoint"):
+        make_core(tmp_path)
+    with pytest.raises(ValueError, match="layout"):
+        LearnerCore(ObsSpec.vector(7), ACT, SACConfig(hidden=(32, 32)),
+                    LearnerSettings(run_dir=tmp_path, resume=True, tensorboard=False))  # fmt: skip
+
+
+def test_resume_drops_metrics_logged_after_the_checkpoint(tmp_path):
+    core = make_core(tmp_path, warmup=0, log_every=5)
+    core.ingest("robot", transitions(0, 20))
+    core.train_pending()
+    core.checkpoint()
+    core.ingest("robot", transitions(20, 10))
+    core.train_pending()  # rows at 25 and 30, then a "crash": no close()
+
+    def logged() -> list[int]:
+        lines = (tmp_path / "metrics.csv").read_text().splitlines()
+        column = lines[0].split(",").index("updates")
+        return [int(line.split(",")[column]) for line in lines[1:]]
+
+    assert logged() == [5, 10, 15, 20, 25, 30]
+    resumed = make_core(tmp_path, resume=True, warmup=0, log_every=5)
+    assert logged() == [5, 10, 15, 20]
+    resumed.ingest("robot", transitions(20, 5))
+    resumed.train_pending()
+    assert logged() == [5, 10, 15, 20, 25]
+
+
+def test_checkpoints_are_incremental(tmp_path):
+    core = make_core(tmp_path)
+    core.ingest("robot", transitions(0, 200))
+    core.checkpoint()
+    replay = tmp_path / "checkpoint" / "replay"
+    first = {p.name: p.stat().st_size for p in replay.glob("chunk_*")}
+    core.ingest("robot", transitions(200, 20))
+    core.checkpoint()
+    second = {p.name: p.stat().st_size for p in replay.glob("chunk_*")}
+    new = set(second) - set(first)
+    assert set(first) <= set(second) and len(new) == 1
+    assert second[new.pop()] < 0.5 * sum(first.values())  # only the 20 new transitions
+    assert len(list((tmp_path / "checkpoint").glob("gen-*"))) == 1
+
+
+def _count_replaces(monkeypatch) -> list[int]:
+    calls = [0]
+    real = os.replace
+
+    def counting(src, dst):
+        calls[0] += 1
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", counting)
+    return calls
+
+
+def test_a_checkpoint_failing_at_any_step_leaves_the_previous_one(tmp_path, monkeypatch):
+    # Count the renames of one checkpoint, then fail each of them in turn.
+    probe = make_core(tmp_path / "probe")
+    probe.ingest("robot", transitions(0, 15))
+    probe.checkpoint()
+    probe.ingest("robot", transitions(15, 15))
+    calls = _count_replaces(monkeypatch)
+    probe.checkpoint()
+    monkeypatch.undo()
+    n_replaces = calls[0]
+    assert n_replaces >= 5
+
+    for fail_at in range(1, n_replaces + 1):
+        run = tmp_path / f"run{fail_at}"
+        core = make_core(run, warmup=0)
+        core.ingest("robot", transitions(0, 15))
+        core.train_pending()
+        core.checkpoint()
+        saved = (core.updates, core.env_steps)
+        core.ingest("robot", transitions(15, 15))
+        core.train_pending()
+        real, count = os.replace, [0]
+
+        def failing(src, dst, real=real, count=count, fail_at=fail_at):
+            count[0] += 1
+            if count[0] == fail_at:
+                raise OSError(28, "No space left on device (simulated)")
+            return real(src, dst)
+
+        monkeypatch.setattr(os, "replace", failing)
+        with pytest.raises(OSError, match="simulated"):
+            core.checkpoint()
+        monkeypatch.undo()
+        # Nothing unsaved is acknowledged as saved.
+        assert core.acks("robot")[0].durable == 14
+        resumed = make_core(run, resume=True)
+        assert (resumed.updates, resumed.env_steps) in (saved, (core.updates, core.env_steps))
+        assert stored_rewards(resumed) == complete(resumed.env_steps)
+        assert resumed.acks("robot")[0].received == resumed.env_steps - 1
+        # The learner that failed can checkpoint again, and that one is loaded.
+        core.checkpoint()
+        again = make_core(run, resume=True)
+        assert (again.updates, again.env_steps) == (core.updates, 30)
+
+
+def test_a_failed_first_checkpoint_leaves_a_fresh_start(tmp_path, monkeypatch):
+    outcomes = set()
+    for fail_at in range(1, 8):  # 7 renames: agent (2), state, folder, chunk, 2 manifests
+        run = tmp_path / f"run{fail_at}"
+        core = make_core(run)
+        core.ingest("robot", transitions(0, 15))
+        real, count = os.replace, [0]
+
+        def failing(src, dst, real=real, count=count, fail_at=fail_at):
+            count[0] += 1
+            if count[0] == fail_at:
+                raise OSError(5, "Input/output error (simulated)")
+            return real(src, dst)
+
+        monkeypatch.setattr(os, "replace", failing)
+        with pytest.raises(OSError, match="simulated"):
+            core.checkpoint()
+        monkeypatch.undo()
+        loaded = CheckpointStore(run / "checkpoint").load()
+        outcomes.add(loaded is None)
+        if loaded is None:  # nothing committed: a new run may start here
+            assert make_core(run).env_steps == 0
+        else:  # committed before the failing step (the manifest write)
+            assert loaded.state["env_steps"] == 15
+        assert make_core(run, resume=True).env_steps in (0, 15)
+    assert outcomes == {True, False}
+
+
+CRASHER = textwrap.dedent(
+    """
+    import sys, torch
+    sys.path.insert(0, {test_dir!r})
+    from pathlib import Path
+    from test_learner_core import make_core, transitions
+    torch.set_num_threads(1)
+    core = make_core(Path({run!r}), warmup=0)
+    seq = 0
+    while True:
+        core.ingest("robot", transitions(seq, 7))
+        seq += 7
+        core.train_pending(3)
+        core.checkpoint()
+        print("gen", seq, flush=True)
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.0, 0.37])
+def test_kill9_while_checkpointing_leaves_a_consistent_checkpoint(tmp_path, delay):
+    run = tmp_path / "run"
+    code = CRASHER.format(test_dir=str(ROOT / "test"), run=str(run))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = 0
+        while lines < 5:  # let a few checkpoints land, then kill it mid-stride
+            line = proc.stdout.readline()
+            assert line, "the checkpointing process died"
+            lines += 1
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert CheckpointStore(run / "checkpoint").load() is not None
+    resumed = make_core(run, resume=True)
+    assert resumed.env_steps >= 5 * 7
+    assert resumed.env_steps % 7 == 0
+    assert stored_rewards(resumed) == complete(resumed.env_steps)
+    assert resumed.acks("robot")[0].received == resumed.env_steps - 1
+
+
+def test_task_layout_comes_from_the_task_or_the_parameters():
+    spec, n_act = task_layout("dclaw", "state")
+    assert (spec.vector_dim, n_act) == (20, 9)
+    assert task_layout("dclaw", "pixels")[0].image_shape == (32, 32, 3)
+    with pytest.raises(ValueError, match="disagrees"):
+        task_layout("dclaw", "state", obs_dim=21)
+    with pytest.raises(ValueError, match="no task definition"):
+        task_layout("hexapod", "state")
+    assert task_layout("hexapod", "state", 12, 6) == (ObsSpec.vector(12), 6)
+    with pytest.raises(ValueError, match="obs must be"):
+        task_layout("dclaw", "depth")
