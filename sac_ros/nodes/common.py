@@ -41,6 +41,13 @@ EVENT_QOS = QoSProfile(
 TRANSITION_QOS = QoSProfile(
     depth=1000, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST
 )
+# Episode reports: a monitor that starts late still gets the recent history.
+EPISODE_QOS = QoSProfile(
+    depth=1000,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    history=HistoryPolicy.KEEP_LAST,
+)
 # Weights: the latest policy waits for late joiners (a restarted policy node).
 POLICY_QOS = QoSProfile(
     depth=1,
@@ -175,7 +182,7 @@ def spin_node(
     except ExternalShutdownException:
         pass
     finally:
-        executor.shutdown()
+        executor.shutdown(timeout_sec=5.0)
         node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()

@@ -34,6 +34,7 @@ from std_srvs.srv import Trigger
 from sac_ros.nodes import messages
 from sac_ros.nodes.common import (
     COMMAND_QOS,
+    EPISODE_QOS,
     EVENT_QOS,
     POLICY_QOS,
     SENSOR_QOS,
@@ -117,7 +118,7 @@ class PolicyNode(Node):
             Float64MultiArray, "joint_position_controller/commands", COMMAND_QOS
         )
         self.pub_tr = self.create_publisher(UInt8MultiArray, "sac/transitions", TRANSITION_QOS)
-        self.pub_episode = self.create_publisher(Float64MultiArray, "sac/episode", EVENT_QOS)
+        self.pub_episode = self.create_publisher(Float64MultiArray, "sac/episode", EPISODE_QOS)
         self.create_subscription(JointState, "joint_states", self._on_joints, SENSOR_QOS)
         for topic, kind in self.io.extra_topics.items():
             msg_type = {"valve": JointState, "image": Image, "imu": Imu}[kind]
@@ -336,6 +337,7 @@ class PolicyNode(Node):
             for e in self.runner.finished
         ]
         if self.stats_file:
+            Path(self.stats_file).parent.mkdir(parents=True, exist_ok=True)
             write_json_atomic(Path(self.stats_file), stats)
         self.get_logger().info(
             f"stopped: {self.outbox.next_seq} transitions, learner has "

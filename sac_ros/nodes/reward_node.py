@@ -82,6 +82,7 @@ class RewardNode(Node):
         self.resets_failed = 0
         self._last_stamp = -1.0
         self._reset_lock = threading.Lock()
+        self._closing = threading.Event()
 
         self.pub_reward = self.create_publisher(Vector3Stamped, "sac/reward", EVENT_QOS)
         sensors = MutuallyExclusiveCallbackGroup()
@@ -111,6 +112,7 @@ class RewardNode(Node):
                 timeout=self.reset_timeout,
                 # Settle and timeout in the node's time: simulation time in lockstep.
                 clock=self._now,
+                aborted=self._closing.is_set,
             )
         elif self.robot == "minitaur":
             self.walk_task = MinitaurWalkReward()
@@ -221,14 +223,20 @@ class RewardNode(Node):
             self.get_logger().info(
                 "episode over: put the robot on its feet, then call sac/reset_done"
             )
-            if not self._confirmed.wait(self.reset_timeout):
-                return False, f"nobody confirmed the reset within {self.reset_timeout} s"
+            deadline = time.monotonic() + self.reset_timeout
+            while not self._confirmed.wait(0.1):
+                if self._closing.is_set() or time.monotonic() > deadline:
+                    return False, f"nobody confirmed the reset within {self.reset_timeout} s"
         deadline = time.monotonic() + 10.0
         while not self._upright:
-            if time.monotonic() > deadline:
+            if self._closing.is_set() or time.monotonic() > deadline:
                 return False, "robot is not upright"
             time.sleep(0.01)
         return True, "robot upright"
+
+    def close(self) -> None:
+        """Shutdown: a reset in progress gives up (and switches the valve motor off)."""
+        self._closing.set()
 
     # --- resets ---------------------------------------------------------------------
     def _call(self, client: object, request: object, timeout: float = 5.0) -> bool:

@@ -30,13 +30,16 @@ class ValveReset:
     poll: float = 0.01  # s
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    aborted: Callable[[], bool] = lambda: False  # shutdown: give up at once
+    # A bound in wall-clock time too: simulation time stands still if the simulator dies.
+    wall_timeout: float = 60.0
 
     def run(self, target: float) -> tuple[bool, str]:
         if not math.isfinite(target):
             return False, f"reset target {target} is not finite"
         if not self.set_torque(True):
             return False, "valve motor did not accept torque on"
-        start = self.clock()
+        start, wall_start = self.clock(), time.monotonic()
         inside_since: float | None = None
         angle = None
         try:
@@ -50,7 +53,9 @@ class ValveReset:
                         return True, f"valve at {angle:.3f} rad (target {target:.3f})"
                 else:
                     inside_since = None
-                if now - start > self.timeout:
+                if self.aborted():
+                    return False, "reset aborted: shutting down"
+                if now - start > self.timeout or time.monotonic() - wall_start > self.wall_timeout:
                     where = "no reading" if angle is None else f"{angle:.3f} rad"
                     return False, (
                         f"valve did not reach {target:.3f} rad in {self.timeout} s ({where})"

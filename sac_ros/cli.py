@@ -1,0 +1,307 @@
+"""The ``sac-ros`` command: train, evaluate and inspect the graph without ROS launch.
+
+    sac-ros train ROBOT [--sim mujoco] [--obs state|pixels] [--steps N] [--run-dir D]
+                        [--resume] [--seed S] [--robots K] [--set NODE.PARAM=VALUE ...]
+    sac-ros eval ROBOT --checkpoint C [--obs ...] [--episodes N] [--video out.mp4]
+    sac-ros graph ROBOT [--sim X] [--obs ...] [--robots K]
+    sac-ros demo                      # what `make demo` runs
+
+``train`` starts the graph of sac_ros.graph as processes (sac_ros.launcher) with
+ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST unless the environment sets a range, follows it
+with a progress bar, stops every process cleanly on Ctrl-C or at the step budget (final
+checkpoint), and leaves summary.json, metrics.csv, curve.png, TensorBoard event files,
+checkpoints and each node's log in the run directory. A node that dies stops the run with
+a non-zero exit that names it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sac_ros.graph import OBS, ROBOTS, SIMS, build_graph, describe, robot_namespaces
+
+DEFAULT_STEPS = {"dclaw": 20_000, "minitaur": 100_000}
+DEMO_STEPS = 12_000
+
+
+def _parse_value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+def _overrides(items: list[str]) -> dict[str, dict[str, Any]]:
+    extra: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        node, dot, param = key.partition(".")
+        if not sep or not dot or not node or not param:
+            raise SystemExit(f"--set expects NODE.PARAM=VALUE, got {item!r}")
+        extra.setdefault(node, {})[param] = _parse_value(value)
+    return extra
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    nodes = build_graph(
+        args.robot, args.sim, args.obs,
+        namespaces=robot_namespaces(args.robot, args.robots),
+    )  # fmt: skip
+    print(describe(nodes))
+    return 0
+
+
+def _learner_counts(run_dir: Path) -> dict[str, Any]:
+    """What the learner's last checkpoint holds (received transitions per robot...)."""
+    manifest = run_dir / "checkpoint" / "manifest.json"
+    if not manifest.exists():
+        return {}
+    folder = json.loads(manifest.read_text())["folder"]
+    data = json.loads((run_dir / "checkpoint" / folder / "learner.json").read_text())
+    return data.get("learner", {})
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    import rclpy
+    from tqdm import tqdm
+
+    from sac_ros.launcher import GraphProcesses
+    from sac_ros.nodes.monitor import Monitor
+    from sac_ros.runtime.run_record import RunRecord
+
+    steps = args.steps or DEFAULT_STEPS[args.robot]
+    run_dir = Path(args.run_dir or f"runs/{args.robot}_{args.obs}_{time.strftime('%Y%m%d_%H%M%S')}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    namespaces = robot_namespaces(args.robot, args.robots)
+    extra = _overrides(args.set)
+    stats_files = {ns: run_dir / f"policy{ns.replace('/', '_')}.json" for ns in namespaces}
+    nodes = build_graph(
+        args.robot, args.sim, args.obs, namespaces=namespaces, resume=args.resume,
+        run_dir=str(run_dir), seed=args.seed, params_file=args.params_file, extra=extra,
+    )  # fmt: skip
+    if args.sim == "gazebo":
+        raise SystemExit("sim=gazebo needs ROS 2 launch: ros2 launch sac_ros dclaw.launch.py")
+    for spec in nodes:
+        if spec.name == "policy":
+            spec.parameters.setdefault("stats_file", str(stats_files[spec.namespace]))
+    (run_dir / "graph.txt").write_text(describe(nodes) + "\n")
+
+    record = RunRecord(run_dir, wall_start=time.monotonic())
+    graph = GraphProcesses(nodes, log_dir=run_dir / "logs")
+    print(f"sac-ros: {args.robot} ({args.obs}) in {args.sim}, {len(nodes)} processes, "
+          f"run directory {run_dir}")  # fmt: skip
+    graph.start()
+    rclpy.init()
+    monitor = Monitor(
+        namespaces,
+        lambda ns, values, wall: record.add_episode(ns, values, record.env_steps, wall),
+    )
+    bar = tqdm(total=steps, unit="step", dynamic_ncols=True, disable=args.quiet)
+    failed: list[str] = []
+    interrupted = False
+    try:
+        while record.env_steps < steps:
+            rclpy.spin_once(monitor, timeout_sec=0.2)
+            for r, code in graph.poll_dead():
+                failed.append(f"{r.label} exited with code {code}\n{graph.log_tail(r)}")
+            if failed:
+                break
+            bar.n = min(record.env_steps, steps)
+            ret, success = record.recent()
+            bar.set_postfix(
+                episodes=len(record.episodes),
+                ret=f"{ret:.1f}",
+                success=f"{success:.2f}",
+                updates=int(monitor.learner.get("updates", 0)),
+                ups=f"{monitor.learner.get('updates_per_s', 0.0):.0f}/s",
+                refresh=False,
+            )
+            bar.refresh()
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\nsac-ros: stopping (final checkpoint)...", file=sys.stderr)
+    finally:
+        bar.close()
+        record.learner = dict(monitor.learner)
+        monitor.destroy_node()
+        rclpy.shutdown()
+        codes = graph.stop()
+    bad_exit = {k: v for k, v in codes.items() if v not in (0, -2)}
+    policy_stats = {
+        ns: json.loads(p.read_text()) if p.exists() else {} for ns, p in stats_files.items()
+    }
+    learner = _learner_counts(run_dir)
+    published = sum(int(s.get("transitions_published", 0)) for s in policy_stats.values())
+    received = sum(int(v) for v in learner.get("received", {}).values())
+    summary = record.write_summary(
+        {
+            "robot": args.robot,
+            "obs": args.obs,
+            "sim": args.sim,
+            "robots": args.robots,
+            "env_steps": published,
+            "episode_steps": record.env_steps,
+            "transitions_published": published,
+            "transitions_received": received,
+            "transitions_dropped": sum(
+                int(s.get("transitions_dropped", 0)) for s in policy_stats.values()
+            ),
+            "policy_versions_applied": sorted(
+                {v for s in policy_stats.values() for v in s.get("versions_used", [])}
+            ),
+            "updates": int(learner.get("updates", record.learner.get("updates", 0))),
+            "wall_s": round(time.monotonic() - record.wall_start, 1),
+            "interrupted": interrupted,
+            "failed_nodes": [f.splitlines()[0] for f in failed],
+            "exit_codes": codes,
+        }
+    )
+    record.write_metrics()
+    record.write_curve(f"sac_ros {args.robot} ({args.obs}, {args.sim})")
+    for f in failed:
+        print(f"sac-ros: node failed: {f}", file=sys.stderr)
+    if bad_exit:
+        print(f"sac-ros: nodes exited badly on stop: {bad_exit}", file=sys.stderr)
+    ret, success = record.recent()
+    print(
+        f"sac-ros: {record.env_steps} steps, {len(record.episodes)} episodes, recent return "
+        f"{ret:.1f}, success {success:.2f}; transitions {published} published, {received} "
+        f"in the learner.\n  results: {summary.parent} (summary.json, metrics.csv, curve.png, "
+        f"checkpoint/, tensorboard/, logs/)\n  watch:   tensorboard --logdir {run_dir}"
+    )
+    return 1 if failed or bad_exit else 0
+
+
+def _resolve_checkpoint(path: Path) -> Path:
+    """A run directory, its checkpoint/ folder, or an agent checkpoint folder."""
+    if (path / "checkpoint" / "manifest.json").exists():
+        path = path / "checkpoint"
+    if (path / "manifest.json").exists():
+        folder = json.loads((path / "manifest.json").read_text())["folder"]
+        return path / folder / "agent"
+    return path
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import gymnasium
+    import numpy as np
+
+    import sac_ros.sim  # noqa: F401  (registers the SacRos/ environments)
+    from sac_ros.sac import SACAgent
+
+    env_id = {
+        ("dclaw", "state"): "SacRos/DClawValve-v0",
+        ("dclaw", "pixels"): "SacRos/DClawValvePixels-v0",
+        ("minitaur", "state"): "SacRos/MinitaurWalk-v0",
+    }[(args.robot, args.obs)]
+    agent = SACAgent.load_checkpoint(_resolve_checkpoint(Path(args.checkpoint)), device="cpu")
+    env = gymnasium.make(env_id, render_mode="rgb_array" if args.video else None)
+    writer = None
+    successes, errors, returns = [], [], []
+    for episode in range(args.episodes):
+        obs, info = env.reset(seed=args.seed + episode)
+        done, total = False, 0.0
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(agent.act(obs, deterministic=True))
+            total += float(reward)
+            done = terminated or truncated
+            if args.video:
+                frame = env.render()
+                if writer is None:
+                    import cv2
+
+                    h, w = frame.shape[:2]
+                    fps = int(round(1.0 / env.unwrapped.dt)) if hasattr(env.unwrapped, "dt") else 10
+                    writer = cv2.VideoWriter(
+                        args.video, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h)
+                    )
+                writer.write(frame[:, :, ::-1])
+        returns.append(total)
+        successes.append(bool(info.get("is_success", False)))
+        if "angle_error" in info:
+            errors.append(abs(float(info["angle_error"])))
+    if writer is not None:
+        writer.release()
+    result = {
+        "env": env_id,
+        "episodes": args.episodes,
+        "success_rate": float(np.mean(successes)),
+        "mean_return": float(np.mean(returns)),
+        "median_final_error": float(np.median(errors)) if errors else math.nan,
+        "video": args.video or None,
+    }
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    args = build_parser().parse_args(
+        ["train", "dclaw", "--sim", "mujoco", "--steps", str(DEMO_STEPS),
+         "--run-dir", args.run_dir or f"runs/demo_{time.strftime('%Y%m%d_%H%M%S')}"]
+    )  # fmt: skip
+    return cmd_train(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sac-ros", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def robot_args(q: argparse.ArgumentParser, sim_default: str = "mujoco") -> None:
+        q.add_argument("robot", choices=ROBOTS)
+        q.add_argument("--sim", choices=SIMS, default=sim_default)
+        q.add_argument("--obs", choices=OBS, default="state")
+        q.add_argument(
+            "--robots", type=int, default=1, help="robots (namespaces) feeding one learner"
+        )
+
+    t = sub.add_parser("train", help="train in a simulator or on hardware")
+    robot_args(t)
+    t.add_argument("--steps", type=int, default=0, help="environment steps (all robots)")
+    t.add_argument("--run-dir", default="")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--params-file", default=None, help="YAML overriding config/ROBOT.yaml")
+    t.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="deterministic evaluation in MuJoCo")
+    e.add_argument("robot", choices=ROBOTS)
+    e.add_argument("--obs", choices=OBS, default="state")
+    e.add_argument("--checkpoint", required=True, help="run dir, checkpoint dir or agent dir")
+    e.add_argument("--episodes", type=int, default=10)
+    e.add_argument("--seed", type=int, default=1000)
+    e.add_argument("--video", default="", help="write an mp4 of the episodes")
+    e.set_defaults(func=cmd_eval)
+
+    g = sub.add_parser("graph", help="print the nodes and parameters a graph would run")
+    robot_args(g)
+    g.set_defaults(func=cmd_graph)
+
+    d = sub.add_parser("demo", help="train the D'Claw valve task in MuJoCo (make demo)")
+    d.add_argument("--run-dir", default="")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "robot", None) == "minitaur" and getattr(args, "obs", "state") == "pixels":
+        raise SystemExit("the Minitaur task has no pixel variant")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
