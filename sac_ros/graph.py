@@ -140,13 +140,16 @@ def build_graph(
                     node("camera", "camera_node", ns)
             elif sim == "none" and robot == "minitaur":
                 node("minitaur_driver", "minitaur_driver_node", ns)
+            # Lockstep simulation paces itself to the learner (hardware cannot wait).
             node("policy", "policy_node", ns, obs=obs, seed=s,
-                 tick="lockstep" if lockstep else "timer")  # fmt: skip
+                 tick="lockstep" if lockstep else "timer",
+                 max_learner_backlog=50.0 if lockstep and learner else 0.0)  # fmt: skip
             node("reward", "reward_node", ns, seed=s, auto_confirm=sim != "none")
     if learner:
         node("learner", "learner_node", "", role="learner", obs=obs, seed=seed,
              robot_namespaces=list(namespaces) if namespaces != [""] else [""],
-             run_dir=str(Path(run_dir)), resume=resume)  # fmt: skip
+             run_dir=str(Path(run_dir)), resume=resume,
+             ack_rate_hz=20.0 if lockstep else 5.0)  # fmt: skip
     return nodes
 
 

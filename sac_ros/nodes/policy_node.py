@@ -83,6 +83,11 @@ class PolicyNode(Node):
             self, "send_batch", 64, "Most transitions per message", lo=1, hi=4096, read_only=False
         )
         seed = declare(self, "seed", 0, "Seed of the exploration noise", lo=0, hi=2**31 - 1)
+        self.max_backlog = declare(
+            self, "max_learner_backlog", 0.0,
+            "Lockstep: wait while the learner owes more updates than this (0 = never wait)",
+            lo=0.0, hi=1e6, read_only=False,
+        )
         self.stats_file = declare(
             self, "stats_file", "", "Where to write the final counters as JSON on shutdown"
         )
@@ -109,6 +114,7 @@ class PolicyNode(Node):
         self.policies_received = 0
         self.policies_rejected = 0
         self.rejected_inputs = 0
+        self.paced_waits = 0
         self._latest: dict[str, tuple[float, object]] = {}
         self._reward: RewardInfo | None = None
         self._done_stamp = -1.0
@@ -147,6 +153,8 @@ class PolicyNode(Node):
                 self.max_age = float(p.value)
             elif p.name == "send_batch":
                 self.send_batch = int(p.value)
+            elif p.name == "max_learner_backlog":
+                self.max_backlog = float(p.value)
         return SetParametersResult(successful=True)
 
     # --- inputs ---------------------------------------------------------------------
@@ -196,7 +204,10 @@ class PolicyNode(Node):
         except ValueError as exc:
             self._reject("ack", exc)
             return
+        behind = self._learner_behind()
         self.outbox.on_ack(ack, time.monotonic())
+        if behind and not self._learner_behind():
+            self._try_step()
 
     # --- the control step -----------------------------------------------------------
     def _snapshot(self) -> Snapshot | None:
@@ -233,7 +244,20 @@ class PolicyNode(Node):
             return r if r.stamp == stamp else None
         return r if r.stamp >= stamp - self.max_age else None
 
+    def _learner_behind(self) -> bool:
+        """Lockstep simulation waits for a learner that fell behind its update ratio, so
+        simulated training keeps the paper's gradient steps per environment step."""
+        return (
+            self.tick == "lockstep"
+            and self.max_backlog > 0
+            and self.pub_tr.get_subscription_count() > 0
+            and self.outbox.learner_backlog > self.max_backlog
+        )
+
     def _try_step(self) -> None:
+        if self._learner_behind():
+            self.paced_waits += 1
+            return  # _on_ack retries when the learner catches up
         try:
             snap = self._snapshot()
         except ValueError as exc:
@@ -359,6 +383,8 @@ class PolicyNode(Node):
             "transitions_resent": self.outbox.resent,
             "rejected_inputs": self.rejected_inputs,
             "skipped_steps": r.skipped_steps,
+            "paced_waits": self.paced_waits,
+            "learner_backlog": round(self.outbox.learner_backlog, 1),
         }
 
 

@@ -29,6 +29,7 @@ class Ack:
     sender: str  # the sender session the numbers refer to
     received: int  # highest seq received in order (-1: none)
     durable: int  # highest seq in the learner's last checkpoint (-1: none)
+    backlog: float = 0.0  # gradient updates the learner still owes the data it holds
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__)
@@ -37,7 +38,13 @@ class Ack:
     def from_json(cls, text: str) -> Ack:
         try:
             d = json.loads(text)
-            return cls(str(d["learner"]), str(d["sender"]), int(d["received"]), int(d["durable"]))
+            return cls(
+                str(d["learner"]),
+                str(d["sender"]),
+                int(d["received"]),
+                int(d["durable"]),
+                float(d.get("backlog", 0.0)),
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"malformed transitions ack: {exc}") from exc
 
@@ -59,6 +66,7 @@ class Outbox:
     _durable: int = -1
     _learner: str | None = None
     _last_progress: float = 0.0
+    learner_backlog: float = 0.0  # from the latest ack: updates the learner owes
 
     def __post_init__(self) -> None:
         if self.capacity < 1:
@@ -104,6 +112,7 @@ class Outbox:
             self._rewind(ack.received, now)  # a gap that did not fill: lost in transit
         self._received = max(ack.received, -1)
         self._durable = ack.durable
+        self.learner_backlog = ack.backlog
         while self._items and self._items[0][0] <= self._durable:
             self._items.popleft()
 
@@ -182,9 +191,9 @@ class Inbox:
         for state in self.senders.values():
             state.durable = state.received
 
-    def acks(self, stream: str) -> list[Ack]:
+    def acks(self, stream: str, backlog: float = 0.0) -> list[Ack]:
         return [
-            Ack(self.learner_session, session, s.received, s.durable)
+            Ack(self.learner_session, session, s.received, s.durable, backlog)
             for (st, session), s in self.senders.items()
             if st == stream
         ]

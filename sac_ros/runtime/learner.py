@@ -298,8 +298,10 @@ class LearnerCore:
         return self._stream_ids[key]
 
     def acks(self, stream: str) -> list[Ack]:
+        """Acks for ``stream``'s senders, with the update backlog (for pacing)."""
         with self._data:
-            return self.inbox.acks(stream)
+            backlog = 0.0 if self.paused or self.train_error else max(0.0, self.credit)
+            return self.inbox.acks(stream, backlog)
 
     # ------------------------------------------------------------------ training
     def start(self) -> None:
