@@ -115,6 +115,9 @@ def build_graph(
     nodes: list[NodeSpec] = []
 
     def node(name: str, module: str, ns: str, role: str = "robot", **params: Any) -> None:
+        # Each simulated robot keeps its own clock: several lockstep simulators must not
+        # share /clock, or one robot's time would jump with another's.
+        remap = [("/clock", f"{ns}/clock")] if lockstep and role == "robot" and ns else []
         nodes.append(
             NodeSpec(
                 name=name,
@@ -123,6 +126,7 @@ def build_graph(
                 namespace=ns,
                 parameters={**common, **params, **(extra or {}).get(name, {})},
                 params_files=files,
+                remappings=remap,
                 role=role,
             )
         )
@@ -147,6 +151,7 @@ def build_graph(
             node("reward", "reward_node", ns, seed=s, auto_confirm=sim != "none")
     if learner:
         node("learner", "learner_node", "", role="learner", obs=obs, seed=seed,
+             use_sim_time=False,
              robot_namespaces=list(namespaces) if namespaces != [""] else [""],
              run_dir=str(Path(run_dir)), resume=resume,
              ack_rate_hz=20.0 if lockstep else 5.0)  # fmt: skip
@@ -160,6 +165,8 @@ def describe(nodes: list[NodeSpec]) -> str:
         lines.append(f"{n.namespace or ''}/{n.name}  ({n.package} {n.executable}, {n.role})")
         for k, v in sorted(n.parameters.items()):
             lines.append(f"    {k} = {_param_text(v)}")
+        for src, dst in n.remappings:
+            lines.append(f"    remap {src} -> {dst}")
         for f in n.params_files:
             lines.append(f"    params file: {f}")
     return "\n".join(lines)

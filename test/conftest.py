@@ -11,3 +11,9 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+# test/graph_harness.py is imported by the end-to-end tests and the benchmarks.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
