@@ -1,0 +1,152 @@
+"""Bad input over DDS never reaches the motors and never stops a node.
+
+The test plays the world around a real policy node process (pixel variant, so images are
+checked too): it publishes the readings and rewards of each step, and hostile ones in
+between, and watches every joint command on the wire.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import Vector3Stamped
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray, UInt8MultiArray
+
+from sac_ros.graph import build_graph
+from sac_ros.launcher import GraphProcesses
+from sac_ros.nodes import messages
+from sac_ros.nodes.common import COMMAND_QOS, EVENT_QOS, POLICY_QOS, SENSOR_QOS
+from sac_ros.robots import dclaw
+from sac_ros.sac import ObsSpec, SACAgent, SACConfig
+from sac_ros.tasks import dclaw_valve
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+NS = "/dclaw"
+LIM = dclaw.LIMITS
+
+
+class World:
+    def __init__(self, node: rclpy.node.Node) -> None:
+        self.node = node
+        self.joints = node.create_publisher(JointState, f"{NS}/joint_states", SENSOR_QOS)
+        self.image = node.create_publisher(Image, f"{NS}/camera/image_32x32", SENSOR_QOS)
+        self.reward = node.create_publisher(Vector3Stamped, f"{NS}/sac/reward", EVENT_QOS)
+        self.policy = node.create_publisher(UInt8MultiArray, f"{NS}/sac/policy", POLICY_QOS)
+        self.commands: list[np.ndarray] = []
+        self.sent_positions: list[np.ndarray] = []
+        self.diag: dict[str, str] = {}
+        self.warned = False
+        node.create_subscription(
+            Float64MultiArray, f"{NS}/joint_position_controller/commands",
+            lambda m: self.commands.append(np.array(m.data)), COMMAND_QOS,
+        )  # fmt: skip
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 50)
+        self.q = dclaw.NOMINAL_POSE.copy()
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        for s in msg.status:
+            if s.name.endswith(f"({NS}/policy)"):
+                self.diag = {kv.key: kv.value for kv in s.values}
+                self.warned |= s.level[0] >= 1 if isinstance(s.level, bytes) else s.level >= 1
+
+    def stamp(self, age: float = 0.0) -> object:
+        t = self.node.get_clock().now().nanoseconds * 1e-9 - age
+        stamp = JointState().header.stamp
+        stamp.sec, stamp.nanosec = int(t), int((t % 1) * 1e9)
+        return stamp
+
+    def publish_step(self, *, names=None, q=None, image=None, encoding="rgb8", age=0.0) -> None:
+        stamp = self.stamp(age)
+        q = self.q if q is None else q
+        img = messages.image(np.zeros((32, 32, 3), np.uint8) if image is None else image)
+        img.encoding = encoding
+        img.header.stamp = stamp
+        self.image.publish(img)
+        self.reward.publish(messages.reward_msg(stamp, -1.0, False, False))
+        js = messages.joint_state(names or dclaw.JOINT_NAMES, q, np.zeros(len(q)))
+        js.header.stamp = stamp
+        self.sent_positions.append(np.array(q, dtype=float))
+        self.joints.publish(js)
+
+    def send_policy(self, data: bytes) -> None:
+        self.policy.publish(messages.byte_array(data))
+
+
+def test_hostile_input_is_rejected_and_targets_stay_safe(tmp_path):
+    spec = next(
+        n for n in build_graph("dclaw", "mujoco", "pixels", learner=False) if n.name == "policy"
+    )
+    spec.parameters.update(use_sim_time=False, max_sensor_age=0.5, episode_steps=1000)
+    graph = GraphProcesses([spec], log_dir=tmp_path)
+    rclpy.init()
+    node = rclpy.create_node("world")
+    ex = SingleThreadedExecutor()
+    ex.add_node(node)
+    world = World(node)
+
+    def spin(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ex.spin_once(timeout_sec=0.01)
+
+    graph.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not world.commands:  # wait for the node to come up and act
+            assert time.monotonic() < deadline, graph.log_tail(graph.running[0])
+            world.publish_step()
+            spin(0.1)
+        good = SACAgent(
+            ObsSpec.pixels((32, 32, 3), dclaw_valve.PROPRIO_DIM), 9,
+            SACConfig(hidden=(32, 32), device="cpu"),
+        ).policy_bytes(7)  # fmt: skip
+        other = SACAgent(ObsSpec.vector(20), 9, SACConfig(hidden=(32, 32), device="cpu"))
+        hostile = [
+            lambda: world.publish_step(q=np.full(9, np.nan)),
+            lambda: world.publish_step(q=np.full(9, np.inf)),
+            lambda: world.publish_step(names=list(dclaw.JOINT_NAMES[:8]), q=np.zeros(8)),
+            lambda: world.publish_step(image=np.zeros((64, 64, 3), np.uint8)),
+            lambda: world.publish_step(encoding="bgr8"),
+            lambda: world.publish_step(age=5.0),  # readings older than max_sensor_age
+            lambda: world.send_policy(good[: len(good) // 2]),  # truncated weights
+            lambda: world.send_policy(b"\x00" * 5),  # malformed weights
+            lambda: world.send_policy(other.policy_bytes(3)),  # another observation layout
+        ]
+        rng = np.random.default_rng(0)
+        for k in range(60):
+            hostile[k % len(hostile)]()
+            spin(0.05)
+            # Good steps in between, at random (finite, in-range) positions.
+            world.q = LIM.clip(world.q + rng.normal(0, 0.05, 9))
+            world.publish_step()
+            spin(0.05)
+        world.send_policy(good)
+        for _ in range(10):
+            world.publish_step()
+            spin(0.1)
+        spin(1.5)  # one more diagnostics period
+        assert graph.poll_dead() == [], graph.log_tail(graph.running[0])
+    finally:
+        graph.stop()
+        ex.shutdown()
+        node.destroy_node()
+        rclpy.shutdown()
+    assert world.warned
+    assert int(world.diag["rejected_inputs"]) >= 30, world.diag
+    assert int(world.diag["policies_rejected"]) >= 15, world.diag
+    assert int(world.diag["policies_received"]) == 1 and world.diag["policy_version"] == "7"
+    assert len(world.commands) > 40
+    for cmd in world.commands:
+        assert cmd.shape == (9,) and np.all(np.isfinite(cmd))
+        assert np.all(cmd >= LIM.lower) and np.all(cmd <= LIM.upper)
+    # Each command moves at most one rate-limit step from some reading the node was sent.
+    step = LIM.max_velocity * dclaw_valve.CONTROL_PERIOD + 1e-9
+    sent = np.array([p for p in world.sent_positions if p.shape == (9,) and np.all(np.isfinite(p))])
+    for cmd in world.commands:
+        assert np.any(np.all(np.abs(cmd - LIM.clip(sent)) <= step, axis=1))
