@@ -117,7 +117,9 @@ def run_variant(obs: str, steps: int, tmp: Path) -> dict[str, float]:
                     break
                 except RuntimeError:
                     for r, code in graph.poll_dead():
-                        raise RuntimeError(f"policy node died ({code}): {graph.log_tail(r)}")
+                        raise RuntimeError(
+                            f"policy node died ({code}): {graph.log_tail(r)}"
+                        ) from None
                     if time.monotonic() > deadline:
                         raise
         lat: dict[str, list[float]] = {"policy": [], "dds": []}

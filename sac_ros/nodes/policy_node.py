@@ -11,9 +11,11 @@ success, policy_version] for rqt_plot) and /diagnostics. Calls ``sac/reset`` at 
 of each episode.
 
 Ticks on each new ``joint_states`` message in lockstep simulation (``tick:=lockstep``,
-once every reading of that stamp and its reward are in) or on a timer on hardware
-(``tick:=timer``, ``rate_hz``), using the latest readings if none is older than
-``max_sensor_age``. The logic lives in sac_ros.runtime.policy_runner.
+once every reading of that stamp and its reward are in; the stamps are the simulation's
+time, so the node needs no /clock) or on a timer on hardware (``tick:=timer``,
+``rate_hz``), using the latest readings if none is older than ``max_sensor_age``.
+Transitions are sent every 0.1 s in batches, off the control path. The logic lives in
+sac_ros.runtime.policy_runner.
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ class PolicyNode(Node):
         self.policies_rejected = 0
         self.rejected_inputs = 0
         self.paced_waits = 0
+        self.waiting = "first readings"  # what the next step waits for (diagnostics)
         self._latest: dict[str, tuple[float, object]] = {}
         self._reward: RewardInfo | None = None
         self._done_stamp = -1.0
@@ -213,17 +216,22 @@ class PolicyNode(Node):
     def _snapshot(self) -> Snapshot | None:
         """The readings of one instant, or None while some are still on their way."""
         if "joint_states" not in self._latest:
+            self.waiting = "joint_states"
             return None
         stamp, js = self._latest["joint_states"]
         if stamp <= self._done_stamp:
+            self.waiting = f"joint_states newer than {self._done_stamp:.3f}"
             return None
-        now = self.get_clock().now().nanoseconds * 1e-9
+        # Lockstep: readings of one instant share its stamp, which is "now" (no /clock
+        # needed). Timer mode (hardware): readings must be younger than max_sensor_age.
+        now = stamp if self.tick == "lockstep" else self.get_clock().now().nanoseconds * 1e-9
         extras = {}
         for topic in self.io.extra_topics:
             if topic not in self._latest:
                 return None
             t, msg = self._latest[topic]
             if self.tick == "lockstep" and t != stamp:
+                self.waiting = f"{topic} at {stamp:.3f} (latest {t:.3f})"
                 return None  # that reading of this instant has not arrived yet
             if self.tick == "timer" and now - t > self.max_age:
                 raise ValueError(f"{topic} is {now - t:.3f} s old (max_sensor_age {self.max_age})")
@@ -256,6 +264,7 @@ class PolicyNode(Node):
 
     def _try_step(self) -> None:
         if self._learner_behind():
+            self.waiting = "the learner (update backlog)"
             self.paced_waits += 1
             return  # _on_ack retries when the learner catches up
         try:
@@ -270,20 +279,21 @@ class PolicyNode(Node):
         reward = self._reward_for(snap.stamp) if needs_reward else None
         if needs_reward and reward is None:
             if self.tick == "lockstep":
+                latest = self._reward.stamp if self._reward is not None else None
+                self.waiting = f"sac/reward at {snap.stamp:.3f} (latest {latest})"
                 return  # wait for this instant's reward
             self._reject("reward", ValueError("no recent reward for this step"))
             self._publish(self.runner.skip(snap))
             return
         self._done_stamp = snap.stamp
+        self.waiting = ""
         try:
             result = self.runner.step(snap, reward)
         except ValueError as exc:
             self._reject("step", exc)
             self._publish(self.runner.skip(snap))
             return
-        self._publish(result.targets)
-        if result.transition is not None:
-            self._flush()
+        self._publish(result.targets)  # transitions go out on the flush timer, not here
         if result.episode_over:
             self._episode_finished()
 
@@ -372,6 +382,7 @@ class PolicyNode(Node):
         r = self.runner
         return {
             "phase": r.phase.value,
+            "waiting_for": self.waiting,
             "episodes": len(r.finished),
             "policy_version": r.actor.version if r.actor is not None else -1,
             "policies_received": self.policies_received,

@@ -142,6 +142,9 @@ class RewardNode(Node):
         )
 
     def _now(self) -> float:
+        """Exact sync (lockstep): the latest reading's stamp is the simulation's time."""
+        if self.sync == "exact":
+            return self._valve[0] if self._valve is not None else 0.0
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _reject(self, what: str, exc: Exception) -> None:

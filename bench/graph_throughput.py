@@ -1,0 +1,111 @@
+"""Environment steps per second of the whole graph in lockstep MuJoCo, against the same
+policy stepping the gymnasium environment in-process, in the same run.
+
+Graph: mujoco_sim, policy and reward nodes as processes (sac_ros.graph), talking over DDS
+on loopback; the benchmark subscribes to sac/transitions in place of a learner (so every
+transition is encoded and sent) and counts them. The policy weights are the same 2 x 256
+actor in both. In-process is measured before and after the graph, and averaged.
+Prints one JSON line with graph_steps_per_s, inprocess_steps_per_s and ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import gymnasium
+import rclpy
+from common import emit, log
+from rclpy.executors import SingleThreadedExecutor
+from std_msgs.msg import UInt8MultiArray
+
+import sac_ros.sim  # noqa: F401  (registers the environments)
+from sac_ros.graph import build_graph
+from sac_ros.launcher import GraphProcesses
+from sac_ros.nodes import messages
+from sac_ros.nodes.common import POLICY_QOS, TRANSITION_QOS
+from sac_ros.runtime.wire import decode_transitions
+from sac_ros.sac import ObsSpec, Policy, SACAgent, SACConfig
+from sac_ros.tasks import dclaw_valve
+
+
+def inprocess(policy: Policy, seconds: float) -> float:
+    env = gymnasium.make("SacRos/DClawValve-v0")
+    obs, _ = env.reset(seed=0)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        obs, _, terminated, truncated, _ = env.step(policy.act(obs, False, None))
+        steps += 1
+        if terminated or truncated:
+            obs, _ = env.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def graph_rate(weights: bytes, seconds: float, tmp: Path) -> float:
+    """Transitions (policy steps) per second; reset steps are not counted."""
+    nodes = build_graph("dclaw", "mujoco", "state", learner=False)
+    graph = GraphProcesses(nodes, log_dir=tmp)
+    node = rclpy.create_node("throughput_sink")
+    ex = SingleThreadedExecutor()
+    ex.add_node(node)
+    count = [0]
+
+    def on_transitions(msg: UInt8MultiArray) -> None:
+        count[0] += len(decode_transitions(messages.read_bytes(msg)))
+
+    node.create_subscription(UInt8MultiArray, "/dclaw/sac/transitions", on_transitions,
+                             TRANSITION_QOS)  # fmt: skip
+    pub = node.create_publisher(UInt8MultiArray, "/dclaw/sac/policy", POLICY_QOS)
+    pub.publish(messages.byte_array(weights))
+    graph.start()
+    try:
+        deadline = time.monotonic() + 60
+        while count[0] < 200:  # warm up: processes started, policy applied
+            ex.spin_once(timeout_sec=0.05)
+            if graph.poll_dead() or time.monotonic() > deadline:
+                raise RuntimeError("the graph did not start")
+        first, start = count[0], time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            ex.spin_once(timeout_sec=0.05)
+        elapsed = time.perf_counter() - start
+        transitions = (count[0] - first) / elapsed
+    finally:
+        codes = graph.stop()
+        ex.shutdown()
+        node.destroy_node()
+    log(f"graph exit codes {codes}")
+    return transitions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--tmp", default="/tmp/sac_ros_bench_throughput")
+    args = parser.parse_args()
+    spec = ObsSpec.vector(dclaw_valve.STATE_DIM)
+    weights = SACAgent(spec, 9, SACConfig(device="cpu")).policy_bytes(1)
+    policy = Policy.from_bytes(weights, spec, 9, seed=0)
+    before = inprocess(policy, args.seconds / 3)
+    rclpy.init()
+    try:
+        graph = graph_rate(weights, args.seconds, Path(args.tmp))
+    finally:
+        rclpy.shutdown()
+    after = inprocess(policy, args.seconds / 3)
+    ref = (before + after) / 2
+    log(f"in-process {before:.0f} / {after:.0f} steps/s, graph {graph:.0f} steps/s")
+    emit({
+        "graph_steps_per_s": graph,
+        "inprocess_steps_per_s": ref,
+        "inprocess_before": before,
+        "inprocess_after": after,
+        "ratio": graph / ref,
+        "goal_ratio": 0.5,
+        "goal_met": graph / ref >= 0.5,
+        "seconds": args.seconds,
+    })  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
