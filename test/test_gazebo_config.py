@@ -1,0 +1,346 @@
+"""sim:=gazebo without Gazebo: the URDFs' ros2_control and <gazebo> blocks, the controller
+and bridge files, and the launch module's URDF edits agree with the code
+(sac_ros.robots) and with the topics the graph's nodes really use (started as processes
+and asked over DDS). Gazebo itself cannot run on the build machines."""
+
+from __future__ import annotations
+
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sac_ros.graph import build_graph, config_file
+from sac_ros.robots import dclaw, minitaur
+from sac_ros.robots.models import model_path
+from sac_ros.tasks import dclaw_valve
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "launch"))
+import _sac_ros_gazebo as gz  # noqa: E402
+
+ROBOTS = {"dclaw": dclaw.JOINT_NAMES, "minitaur": minitaur.JOINT_NAMES}
+FCC = "forward_command_controller/ForwardCommandController"
+JSB = "joint_state_broadcaster/JointStateBroadcaster"
+IMU = "imu_sensor_broadcaster/IMUSensorBroadcaster"
+IMU_INTERFACES = [
+    f"{group}.{axis}"
+    for group, axes in (("orientation", "xyzw"), ("angular_velocity", "xyz"),
+                        ("linear_acceleration", "xyz"))
+    for axis in axes
+]  # fmt: skip
+# ros_gz_bridge's message pairs for the types the bridge files use.
+BRIDGE_TYPES = {
+    "rosgraph_msgs/msg/Clock": "gz.msgs.Clock",
+    "sensor_msgs/msg/Image": "gz.msgs.Image",
+    "geometry_msgs/msg/PoseStamped": "gz.msgs.Pose",
+}
+
+
+def _urdf(robot: str) -> ET.Element:
+    return ET.parse(model_path(robot, "urdf")).getroot()
+
+
+def _controllers(robot: str) -> dict:
+    data = yaml.safe_load(gz.controllers_file(robot).read_text())
+    return {key.removeprefix("/**/"): value["ros__parameters"] for key, value in data.items()}
+
+
+def _control_joints(root: ET.Element) -> dict[str, ET.Element]:
+    return {j.get("name"): j for j in root.find("ros2_control").findall("joint")}
+
+
+def _sensor(root: ET.Element, reference: str) -> ET.Element:
+    blocks = [g for g in root.findall("gazebo") if g.get("reference") == reference]
+    assert len(blocks) == 1, f"one <gazebo reference='{reference}'> expected"
+    return blocks[0].find("sensor")
+
+
+def _plugin(root: ET.Element, name: str) -> ET.Element:
+    found = [p for p in root.iter("plugin") if p.get("name") == name]
+    assert len(found) == 1, f"one plugin {name} expected, found {len(found)}"
+    return found[0]
+
+
+@pytest.mark.parametrize("robot", ROBOTS)
+def test_ros2_control_commands_the_code_joints_by_position(robot):
+    root = _urdf(robot)
+    assert root.find("ros2_control/hardware/plugin").text == "gz_ros2_control/GazeboSimSystem"
+    joints = _control_joints(root)
+    commanded = [n for n, j in joints.items() if j.find("command_interface") is not None]
+    # The policy's command order first, in order; the D'Claw's valve motor after it.
+    assert tuple(commanded[: len(ROBOTS[robot])]) == ROBOTS[robot]
+    assert commanded[len(ROBOTS[robot]) :] == ([dclaw.VALVE_JOINT] if robot == "dclaw" else [])
+    urdf_joints = {j.get("name") for j in root.findall("joint")}
+    for name, joint in joints.items():
+        assert name in urdf_joints, f"ros2_control names an unknown joint {name}"
+        commands = [c.get("name") for c in joint.findall("command_interface")]
+        assert commands in ([], ["position"]), (name, commands)
+        states = [s.get("name") for s in joint.findall("state_interface")]
+        assert {"position", "velocity"} <= set(states), (name, states)
+
+
+@pytest.mark.parametrize("robot", ROBOTS)
+def test_controllers_file_names_the_code_joints(robot):
+    params = _controllers(robot)
+    manager = params.pop("controller_manager")
+    types = {k: v["type"] for k, v in manager.items() if isinstance(v, dict)}
+    # Every controller the launch file spawns is declared, and only those.
+    assert set(types) == {c.name for c in gz.CONTROLLERS[robot]}
+    assert set(params) <= set(types)
+    assert types["joint_state_broadcaster"] == JSB
+    assert types["joint_position_controller"] == FCC
+    position = params["joint_position_controller"]
+    assert tuple(position["joints"]) == ROBOTS[robot]
+    assert position["interface_name"] == "position"
+
+    joints = _control_joints(_urdf(robot))
+    for name, kind in types.items():
+        p = params.get(name, {})
+        if kind == FCC:  # each commanded joint offers that command interface
+            for j in p["joints"]:
+                offered = [c.get("name") for c in joints[j].findall("command_interface")]
+                assert p["interface_name"] in offered, (name, j)
+        if kind == JSB and "joints" in p:  # a filtered broadcaster reads existing states
+            for j in p["joints"]:
+                offered = {s.get("name") for s in joints[j].findall("state_interface")}
+                assert set(p["interfaces"]) <= offered, (name, j)
+    if robot == "dclaw":
+        assert params["valve_position_controller"]["joints"] == [dclaw.VALVE_JOINT]
+        assert params["valve_state_broadcaster"]["joints"] == [dclaw.VALVE_JOINT]
+
+
+@pytest.mark.parametrize("robot", ROBOTS)
+def test_controller_manager_rate_is_a_multiple_of_the_control_rate(robot):
+    rate = _controllers(robot)["controller_manager"]["update_rate"]
+    policy = yaml.safe_load(Path(config_file(robot)).read_text())["/**/policy"]
+    control = policy["ros__parameters"]["rate_hz"]
+    assert rate >= 2 * control and rate % control == 0, (rate, control)
+
+
+@pytest.mark.parametrize("robot", ROBOTS)
+def test_gz_ros2_control_plugin_and_joint_holding(robot):
+    root = _urdf(robot)
+    plugin = _plugin(root, gz.GZ_ROS2_CONTROL)
+    assert plugin.get("filename") == "gz_ros2_control-system"
+    assert Path(plugin.find("parameters").text).name == gz.controllers_file(robot).name
+    # A joint whose controller is spawned inactive (the valve motor) must turn freely:
+    # gz_ros2_control holds every commanded joint without an active controller when
+    # hold_joints is true.
+    params = _controllers(robot)
+    idle = [j for c in gz.CONTROLLERS[robot] if c.inactive for j in params[c.name]["joints"]]
+    hold = plugin.find("hold_joints")
+    held = hold is None or hold.text.strip().lower() == "true"
+    assert not (idle and held), f"{idle} would be held still by gz_ros2_control"
+
+
+def test_minitaur_imu_sensor_links_urdf_gazebo_and_broadcaster():
+    root = _urdf("minitaur")
+    sensors = root.find("ros2_control").findall("sensor")
+    assert len(sensors) == 1
+    name = sensors[0].get("name")
+    assert [s.get("name") for s in sensors[0].findall("state_interface")] == IMU_INTERFACES
+    params = _controllers("minitaur")
+    assert params["controller_manager"]["imu_sensor_broadcaster"]["type"] == IMU
+    broadcaster = params["imu_sensor_broadcaster"]
+    assert broadcaster["sensor_name"] == name
+    links = {link.get("name") for link in root.findall("link")}
+    assert broadcaster["frame_id"] in links
+    gz_sensor = _sensor(root, broadcaster["frame_id"])
+    assert gz_sensor.get("type") == "imu" and gz_sensor.get("name") == name
+
+
+def test_dclaw_camera_renders_the_task_image():
+    sensor = _sensor(_urdf("dclaw"), gz.CAMERA_LINK)
+    assert sensor.get("type") == "camera"
+    image = sensor.find("camera/image")
+    h, w, c = dclaw_valve.IMAGE_SHAPE
+    assert (int(image.find("height").text), int(image.find("width").text)) == (h, w)
+    assert image.find("format").text == "R8G8B8" and c == 3
+    bridge = yaml.safe_load(gz.bridge_files("dclaw", "pixels")[-1].read_text())
+    assert [b["gz_topic_name"].lstrip("/") for b in bridge] == [sensor.find("topic").text]
+
+
+def test_minitaur_pose_publisher_feeds_the_mocap_bridge():
+    plugin = _plugin(_urdf("minitaur"), "gz::sim::systems::PosePublisher")
+    flag = {e.tag: e.text.strip() == "true" for e in plugin if e.text and e.text.strip()}
+    # The model's own pose alone, one gz.msgs.Pose per message.
+    assert flag["publish_model_pose"] and flag["publish_nested_model_pose"]
+    assert not flag["publish_link_pose"] and not flag["use_pose_vector_msg"]
+    bridge = yaml.safe_load(gz.bridge_files("minitaur", "state")[0].read_text())
+    mocap = [b for b in bridge if b["ros_topic_name"] == "mocap/pose"]
+    assert len(mocap) == 1
+    assert mocap[0]["gz_topic_name"] == "/model/minitaur/pose"  # entity named after the robot
+    assert mocap[0]["gz_type_name"] == "gz.msgs.Pose"
+
+
+@pytest.mark.parametrize(
+    "robot,obs", [("dclaw", "state"), ("dclaw", "pixels"), ("minitaur", "state")]
+)
+def test_bridge_files_are_well_formed(robot, obs):
+    for path in gz.bridge_files(robot, obs):
+        entries = yaml.safe_load(path.read_text())
+        assert isinstance(entries, list) and entries, path
+        for e in entries:
+            assert set(e) == {
+                "ros_topic_name", "gz_topic_name", "ros_type_name", "gz_type_name", "direction"
+            }, e  # fmt: skip
+            assert BRIDGE_TYPES[e["ros_type_name"]] == e["gz_type_name"], e
+            assert e["direction"] == "GZ_TO_ROS", e
+
+
+@pytest.mark.parametrize("robot", ROBOTS)
+def test_gazebo_urdf_points_the_plugin_at_the_files_and_namespace(robot):
+    text = gz.gazebo_urdf(robot, "/lab/unit_1", camera=False)
+    assert "$(find" not in text
+    root = ET.fromstring(text)
+    plugin = _plugin(root, gz.GZ_ROS2_CONTROL)
+    assert Path(plugin.find("parameters").text) == gz.controllers_file(robot)
+    assert gz.controllers_file(robot).is_file()
+    assert plugin.find("ros/namespace").text == "/lab/unit_1"
+    assert root.findall("joint") and len(root.findall("joint")) == len(
+        _urdf(robot).findall("joint")
+    )
+    refs = {g.get("reference") for g in root.findall("gazebo")}
+    assert gz.CAMERA_LINK not in refs
+    root_ns = ET.fromstring(gz.gazebo_urdf(robot, "", camera=True))
+    assert _plugin(root_ns, gz.GZ_ROS2_CONTROL).find("ros/namespace").text == "/"
+    if robot == "dclaw":
+        assert gz.CAMERA_LINK in {g.get("reference") for g in root_ns.findall("gazebo")}
+
+
+def test_spawner_arguments_and_gz_command_line():
+    valve = next(c for c in gz.CONTROLLERS["dclaw"] if c.name == "valve_position_controller")
+    args = gz.spawner_arguments("dclaw", "/dclaw", valve)
+    assert args[0] == "valve_position_controller" and "--inactive" in args
+    assert args[args.index("--controller-manager") + 1] == "/dclaw/controller_manager"
+    assert Path(args[args.index("--param-file") + 1]) == gz.controllers_file("dclaw")
+    remap = args[args.index("--controller-ros-args") + 1]
+    assert remap == "-r ~/commands:=valve/position_controller/commands"
+    assert gz.controller_manager("") == "/controller_manager"
+    assert str(gz.world_file()) in gz.gz_args(True)
+    assert "-s" in gz.gz_args(False).split() and "-s" not in gz.gz_args(True).split()
+    assert gz.world_file().is_file()
+    ET.parse(gz.world_file())
+    with pytest.raises(ValueError, match="no Gazebo setup"):
+        gz.controllers_file("hexapod")
+
+
+# --- the topics Gazebo offers are the ones the graph's nodes use ----------------------
+# What each controller type publishes or subscribes (ros2_controllers), before remapping.
+CONTROLLER_TOPICS = {
+    JSB: ("pub", "joint_states", "sensor_msgs/msg/JointState"),
+    FCC: ("sub", "~/commands", "std_msgs/msg/Float64MultiArray"),
+    IMU: ("pub", "~/imu", "sensor_msgs/msg/Imu"),
+}
+
+
+def _resolve(name: str, ns: str, node: str) -> str:
+    if name.startswith("/"):
+        return name
+    if name.startswith("~/"):
+        return f"{ns}/{node}/{name[2:]}"
+    return f"{ns}/{name}"
+
+
+def gazebo_topics(robot: str, obs: str, ns: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(published, subscribed) topic -> type of the Gazebo side in namespace ``ns``."""
+    pub: dict[str, str] = {}
+    sub: dict[str, str] = {}
+    params = _controllers(robot)
+    for c in gz.CONTROLLERS[robot]:
+        direction, topic, kind = CONTROLLER_TOPICS[params["controller_manager"][c.name]["type"]]
+        if topic == "joint_states" and params.get(c.name, {}).get("use_local_topics"):
+            topic = "~/joint_states"
+        name = _resolve(topic, ns, c.name)
+        for src, dst in c.remap:
+            if _resolve(src, ns, c.name) == name:
+                name = _resolve(dst, ns, c.name)
+        (pub if direction == "pub" else sub)[name] = kind
+    for path in gz.bridge_files(robot, obs):
+        for e in yaml.safe_load(path.read_text()):
+            pub[_resolve(e["ros_topic_name"], ns, "")] = e["ros_type_name"]
+    return pub, sub
+
+
+def _endpoints(probe: object, name: str, ns: str) -> tuple[dict, dict] | None:
+    """(subscribed, published) topic -> type of one node, None until it is discovered."""
+    from rclpy.node import NodeNameNonExistentError
+
+    try:
+        subs = probe.get_subscriber_names_and_types_by_node(name, ns)
+        pubs = probe.get_publisher_names_and_types_by_node(name, ns)
+    except NodeNameNonExistentError:
+        return None
+    return {t: k[0] for t, k in subs}, {t: k[0] for t, k in pubs}
+
+
+COMBOS = [("dclaw", "state"), ("dclaw", "pixels"), ("minitaur", "state")]
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_gazebo_side_offers_exactly_what_the_graph_nodes_use(tmp_path):
+    import rclpy
+
+    from sac_ros.launcher import GraphProcesses
+
+    specs = []
+    for robot, obs in COMBOS:
+        nodes = build_graph(robot, "gazebo", obs, namespaces=[f"/t_{robot}_{obs}"], learner=False)
+        assert {n.name for n in nodes} == {"policy", "reward"}  # no simulator node
+        specs += nodes
+    graph = GraphProcesses(specs, log_dir=tmp_path / "logs")
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    probe = rclpy.create_node("gazebo_contract_probe", context=context)
+    graph.start()
+    try:
+        seen: dict[tuple[str, str], tuple[dict, dict]] = {}
+        settled: set[tuple[str, str]] = set()
+        deadline = time.monotonic() + 90
+        while len(settled) < len(specs):
+            assert time.monotonic() < deadline, f"only discovered: {sorted(settled)}"
+            dead = graph.poll_dead()
+            assert not dead, "\n".join(graph.log_tail(r) for r, _ in dead)
+            for s in specs:
+                key = (s.namespace, s.name)
+                found = _endpoints(probe, s.name, s.namespace)
+                # Settled: the node's topics (made in __init__) are unchanged since the
+                # last look, and more than the parameter events every node has.
+                if found and len(found[0]) > 1 and seen.get(key) == found:
+                    settled.add(key)
+                elif found:
+                    seen[key] = found
+            time.sleep(1.0)
+    finally:
+        probe.destroy_node()
+        rclpy.shutdown(context=context)
+        graph.stop(timeout=20)
+
+    for robot, obs in COMBOS:
+        ns = f"/t_{robot}_{obs}"
+        offered, listening = gazebo_topics(robot, obs, ns)
+        used: dict[str, str] = {}
+        sent: dict[str, str] = {}
+        for (node_ns, _), (subs, pubs) in seen.items():
+            if node_ns != ns:
+                continue
+            used.update(subs)
+            sent.update(pubs)
+        # The world's readings: what the nodes subscribe that no sac_ros node publishes
+        # (sac/* also comes from the learner, not started here).
+        world = {
+            t: k for t, k in used.items()
+            if t not in sent and not t.startswith(f"{ns}/sac/") and t != "/parameter_events"
+        }  # fmt: skip
+        for topic, kind in world.items():
+            assert offered.get(topic) == kind, f"{robot}/{obs}: nobody in Gazebo publishes {topic}"
+        for topic, kind in offered.items():
+            if topic != "/clock":
+                assert used.get(topic) == kind, f"{robot}/{obs}: Gazebo's {topic} has no reader"
+        for topic, kind in listening.items():
+            assert sent.get(topic) == kind, f"{robot}/{obs}: no node commands {topic}"
