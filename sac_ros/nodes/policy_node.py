@@ -147,6 +147,13 @@ class PolicyNode(Node):
 
     # --- parameters -----------------------------------------------------------------
     def _on_params(self, params: list[Parameter]) -> SetParametersResult:
+        try:
+            self._apply_params(params)
+        except ValueError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    def _apply_params(self, params: list[Parameter]) -> None:
         for p in params:
             if p.name == "deterministic":
                 self.runner.deterministic = bool(p.value)
@@ -158,7 +165,6 @@ class PolicyNode(Node):
                 self.send_batch = int(p.value)
             elif p.name == "max_learner_backlog":
                 self.max_backlog = float(p.value)
-        return SetParametersResult(successful=True)
 
     # --- inputs ---------------------------------------------------------------------
     def _reject(self, key: str, exc: Exception) -> None:
