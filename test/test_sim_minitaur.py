@@ -1,0 +1,109 @@
+"""MinitaurSim: standing, five-bar closure, motor tracking, IMU, mocap pose, a trot."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sac_ros.robots import minitaur
+from sac_ros.sim import MinitaurSim
+from sac_ros.tasks import minitaur_walk
+
+
+@pytest.fixture(scope="module")
+def sim() -> MinitaurSim:
+    return MinitaurSim()
+
+
+def _feet_gap(sim: MinitaurSim) -> float:
+    gaps = [
+        np.linalg.norm(sim.data.site(f"foot_{leg}L").xpos - sim.data.site(f"foot_{leg}R").xpos)
+        for leg in minitaur.LEG_NAMES
+    ]
+    return float(max(gaps))
+
+
+def test_reset_stands_on_the_floor_with_closed_legs(sim):
+    sim.reset()
+    assert sim.time == 0.0
+    np.testing.assert_allclose(sim.motor_angles(), 2.0)
+    position, quaternion = sim.base_pose()
+    expected_height = minitaur.leg_length(2.0) + minitaur.FOOT_RADIUS
+    assert position[2] == pytest.approx(expected_height)
+    np.testing.assert_allclose(quaternion, [1, 0, 0, 0])
+    assert _feet_gap(sim) < 1e-6
+    np.testing.assert_allclose(sim.knee_angles(), minitaur.knee_angles(sim.motor_angles()))
+
+
+def test_standing_is_stable_and_the_imu_reads_gravity(sim):
+    sim.reset()
+    assert sim.dt == pytest.approx(0.02)
+    for _ in range(50):  # 1 s
+        sim.step()
+    assert sim.time == pytest.approx(1.0)
+    position, quaternion = sim.base_pose()
+    assert 0.15 < position[2] < 0.25
+    assert not minitaur_walk.is_terminated(quaternion)
+    assert _feet_gap(sim) < 2e-3  # the connect constraints hold the five-bars closed
+    imu_quat, gyro, accel = sim.imu()
+    np.testing.assert_allclose(imu_quat, quaternion, atol=1e-6)
+    np.testing.assert_allclose(gyro, 0.0, atol=0.05)
+    np.testing.assert_allclose(accel, [0, 0, 9.81], atol=0.2)
+    np.testing.assert_allclose(sim.motor_angles(), 2.0, atol=0.15)  # sags a little
+
+
+def test_motors_track_targets_and_targets_are_clipped(sim):
+    sim.reset()
+    for _ in range(25):
+        sim.step()
+    height = sim.base_pose()[0][2]
+    # A taller, wider stance: front feet forward, hind feet back, longer legs.
+    goal = minitaur.leg_to_motors(np.array([0.15, -0.15, 0.15, -0.15]), np.full(4, 2.3))
+    sim.set_targets(goal)
+    for _ in range(25):
+        sim.step()
+    np.testing.assert_allclose(sim.motor_angles(), goal, atol=0.2)  # PD sag under load
+    swing, _ = minitaur.motors_to_leg(sim.motor_angles())
+    assert np.all(np.sign(swing) == [1, -1, 1, -1])
+    assert sim.base_pose()[0][2] > height + 0.02
+    sim.set_targets(np.full(8, 9.0))
+    np.testing.assert_allclose(sim.data.ctrl, minitaur.LIMITS.upper)
+    assert np.all(np.abs(sim.motor_torques()) <= minitaur.TORQUE_LIMIT + 1e-9)
+    with pytest.raises(ValueError, match="shape"):
+        sim.set_targets(np.zeros(4))
+    with pytest.raises(ValueError, match="finite"):
+        sim.set_targets(np.full(8, np.nan))
+
+
+def test_reset_with_pose_and_yaw(sim):
+    motors = minitaur.leg_to_motors(np.array([0.1, -0.1, 0.0, 0.05]), np.full(4, 1.8))
+    sim.reset(motors, position=(1.0, -2.0), yaw=math.pi / 2)
+    position, quaternion = sim.base_pose()
+    np.testing.assert_allclose(position[:2], [1.0, -2.0])
+    np.testing.assert_allclose(quaternion, [math.cos(math.pi / 4), 0, 0, math.sin(math.pi / 4)])
+    np.testing.assert_allclose(sim.motor_angles(), motors)
+    assert _feet_gap(sim) < 1e-6
+
+
+def test_an_open_loop_trot_walks_forward(sim):
+    """The model can walk: a hand-written trot (diagonal legs in phase) moves it along +x."""
+    sim.reset()
+    phases = np.array([0.0, math.pi, math.pi, 0.0])  # FL+BR, BL+FR
+    for _ in range(100):  # 2 s at 3 Hz
+        phase = 2 * math.pi * 3.0 * sim.time + phases
+        swing = 0.4 * np.sin(phase)
+        extension = 2.1 - 0.4 * np.maximum(0.0, np.cos(phase))  # lift while swinging ahead
+        sim.set_targets(minitaur.leg_to_motors(swing, extension))
+        sim.step()
+    position, quaternion = sim.base_pose()
+    assert position[0] > 0.5
+    assert not minitaur_walk.is_terminated(quaternion)
+
+
+def test_render(sim):
+    sim.reset()
+    image = sim.render(160, 120)
+    assert image.shape == (120, 160, 3) and image.dtype == np.uint8
+    assert image.std() > 5
