@@ -27,6 +27,8 @@ NODES = {
     "mujoco_sim_node": "sac_ros.nodes.mujoco_sim_node:main",
     "dclaw_driver_node": "sac_ros.nodes.dclaw_driver_node:main",
     "minitaur_driver_node": "sac_ros.nodes.minitaur_driver_node:main",
+    "gazebo_adapter_node": "sac_ros.nodes.gazebo_adapter_node:main",
+    "dxl_emulator_node": "sac_ros.nodes.dxl_emulator_node:main",
 }
 # A node's console script exists once its module does (the graph grows issue by issue).
 SCRIPTS = [

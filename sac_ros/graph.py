@@ -111,7 +111,11 @@ def build_graph(
     namespaces = namespaces if namespaces is not None else robot_namespaces(robot, 1)
     files = [config_file(robot)] + ([params_file] if params_file else [])
     lockstep = sim == "mujoco"
-    common = {"robot": robot, "use_sim_time": lockstep}
+    # Lockstep (MuJoCo) nodes read simulation time from the readings' stamps, so no node
+    # wakes up for every /clock message (the sim still publishes /clock for tools such as
+    # rqt_plot). Gazebo runs freely and stamps its readings in simulation time: there the
+    # nodes' clocks must follow /clock for the readings' age to make sense.
+    common = {"robot": robot, "use_sim_time": sim == "gazebo"}
     nodes: list[NodeSpec] = []
 
     def node(name: str, module: str, ns: str, role: str = "robot", **params: Any) -> None:
@@ -135,11 +139,22 @@ def build_graph(
         for i, ns in enumerate(namespaces):
             s = seed + 1000 * i
             if sim == "mujoco":
-                # The simulator is the clock's source: it never runs on simulation time.
                 node("mujoco_sim", "mujoco_sim_node", ns, mode="lockstep", seed=s,
-                     camera=obs == "pixels", use_sim_time=False)  # fmt: skip
+                     camera=obs == "pixels")  # fmt: skip
+            elif sim == "gazebo":
+                # Serves the reset interfaces (valve motor, place upright) from Gazebo.
+                node("gazebo_adapter", "gazebo_adapter_node", ns)
             elif sim in ("none", "emulated") and robot == "dclaw":
-                node("dclaw_driver", "dclaw_driver_node", ns, port=port)
+                bus = port
+                if sim == "emulated":
+                    if obs == "pixels":
+                        raise ValueError("sim=emulated has no camera: use obs=state")
+                    # The emulated servos (MuJoCo behind them) on a pty, linked under the
+                    # run directory; the real driver opens that link. The driver keeps
+                    # reconnecting until the emulator has created it.
+                    bus = str(Path(run_dir).absolute() / f"ttyDXL{i}")
+                    node("dxl_emulator", "dxl_emulator_node", ns, link=bus, backend="mujoco")
+                node("dclaw_driver", "dclaw_driver_node", ns, port=bus)
                 if obs == "pixels":
                     node("camera", "camera_node", ns)
             elif sim == "none" and robot == "minitaur":
@@ -148,10 +163,10 @@ def build_graph(
             node("policy", "policy_node", ns, obs=obs, seed=s,
                  tick="lockstep" if lockstep else "timer",
                  max_learner_backlog=50.0 if lockstep and learner else 0.0)  # fmt: skip
-            node("reward", "reward_node", ns, seed=s, auto_confirm=sim != "none")
+            node("reward", "reward_node", ns, seed=s, auto_confirm=sim != "none",
+                 **({"sync": "latest"} if sim in ("none", "emulated") else {}))  # fmt: skip
     if learner:
         node("learner", "learner_node", "", role="learner", obs=obs, seed=seed,
-             use_sim_time=False,
              robot_namespaces=list(namespaces) if namespaces != [""] else [""],
              run_dir=str(Path(run_dir)), resume=resume,
              ack_rate_hz=20.0 if lockstep else 5.0)  # fmt: skip

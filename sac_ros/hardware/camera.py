@@ -1,8 +1,10 @@
 """Camera capture without ROS: OpenCV source -> 32x32 RGB frames with timestamps.
 
 A source is a device index (``0`` or ``"0"``), a device or file path, a URL, or a
-GStreamer pipeline (any string containing ``!``). Each frame is center-cropped to a
-square, resized with ``cv2.INTER_AREA`` and converted BGR -> RGB (uint8, HxWx3).
+GStreamer pipeline (any string containing ``!``). Each frame is first cut to the
+optional ``crop`` region (x, y, width, height in source pixels, clipped to the frame),
+then center-cropped to a square, resized with ``cv2.INTER_AREA`` and converted BGR -> RGB
+(uint8, HxWx3).
 
 :meth:`CameraCapture.read` never blocks on a lost source: when a read fails, the source is
 released and reopened with exponential backoff on later calls, which return None
@@ -63,6 +65,34 @@ def square_rgb(frame: np.ndarray, size: int = 32) -> np.ndarray:
     return np.ascontiguousarray(cv2.cvtColor(resized, cv2.COLOR_BGR2RGB))
 
 
+def parse_crop(crop: tuple[int, int, int, int] | list[int] | None) -> tuple[int, ...] | None:
+    """A crop region (x, y, width, height) in pixels, or None for the whole frame."""
+    if crop is None or len(crop) == 0:
+        return None
+    if len(crop) != 4:
+        raise ValueError(f"crop is (x, y, width, height), got {list(crop)}")
+    values = tuple(int(v) for v in crop)
+    if any(v != c for v, c in zip(values, crop, strict=True)):
+        raise ValueError(f"crop values must be whole pixels, got {list(crop)}")
+    x, y, w, h = values
+    if x < 0 or y < 0 or w <= 0 or h <= 0:
+        raise ValueError(f"crop needs x, y >= 0 and width, height > 0, got {list(crop)}")
+    return values
+
+
+def apply_crop(image: np.ndarray, crop: tuple[int, ...] | None) -> np.ndarray:
+    """The crop region of ``image`` (clipped to it); ValueError if nothing is left."""
+    if crop is None:
+        return image
+    x, y, w, h = crop
+    cut = image[y : y + h, x : x + w]
+    if cut.size == 0:
+        raise ValueError(
+            f"crop {list(crop)} lies outside the {image.shape[1]}x{image.shape[0]} frame"
+        )
+    return cut
+
+
 def parse_source(source: int | str) -> tuple[int | str, int]:
     """(what to pass to cv2.VideoCapture, API preference) for a source description."""
     if isinstance(source, bool):
@@ -87,6 +117,7 @@ class CameraCapture:
         source: int | str,
         *,
         size: int = 32,
+        crop: tuple[int, int, int, int] | list[int] | None = None,
         open_timeout_s: float = 5.0,
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 2.0,
@@ -105,6 +136,7 @@ class CameraCapture:
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be positive, got {value}")
         self.size = size
+        self.crop = parse_crop(crop)
         self.open_timeout_s = open_timeout_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
@@ -191,7 +223,7 @@ class CameraCapture:
             self.dropped += 1
             self._lost(stamp)
             return None
-        rgb = square_rgb(image, self.size)
+        rgb = square_rgb(apply_crop(image, self.crop), self.size)
         if self._last_stamp is not None:
             gap = stamp - self._last_stamp
             if self._nominal_period and gap > 1.5 * self._nominal_period:

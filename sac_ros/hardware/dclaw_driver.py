@@ -7,22 +7,35 @@ topics and services. Every method is thread-safe (one lock around bus transactio
 
 Safety rules, in the order :meth:`cycle` applies them:
 
-1. Goals always go through ``JointLimits.safe_targets`` against the position measured in
-   the same cycle (box + velocity limit over the time since the last write, at most
-   ``control_period_s``, so the limit holds however often :meth:`cycle` runs). A command with the
-   wrong size or a non-finite value raises ValueError and changes nothing.
+1. Goals always go through ``JointLimits.safe_targets`` twice: the goal moves from the
+   last goal written at most ``max_velocity * dt`` (dt = the time since that write, at most
+   ``control_period_s``; from the measured position when there is no recent write), and
+   it never lies farther than ``max_velocity * control_period_s`` from the position
+   measured in the same cycle (a blocked joint cannot be wound up). So the goals move no
+   faster than the velocity limit however often :meth:`cycle` runs, and a fast cycle
+   does not slow the hand down by rate-limiting against a servo that lags its goal. A
+   command with the wrong size or a non-finite value raises ValueError and changes
+   nothing.
 2. A motor reporting a hardware error (alert bit in any status, or the periodic read of
    Hardware Error Status) or a temperature above ``max_temperature_c`` -> safe stop:
    torque off on every motor, mode ``safe_stop`` with a fault naming the motor and why.
    Only :meth:`clear_fault` (which reboots motors in error) leaves it.
 3. Communication failures are tolerated for ``comm_tolerance_s`` (the motors keep their
-   last goal); longer -> the same safe stop. A lost port is reopened every
-   ``reconnect_period_s``; within the tolerance the driver carries on where it was, after
-   a safe stop the reconnect turns torque off first.
+   last goal); longer, while any motor should have torque on (running, holding, or the
+   valve motor on) -> the same safe stop. With torque off everywhere a lost link is only
+   reported, so a driver started before its adapter is plugged in connects when it
+   appears. A lost port is reopened every ``reconnect_period_s``; within the tolerance
+   the driver carries on where it was, after a safe stop the reconnect turns torque off
+   first.
 4. Watchdog: no command for ``watchdog_timeout_s`` while running -> ``hold`` (goals
    frozen at the measured position, mode ``holding``, the next command resumes) or
    ``torque_off`` (mode ``idle``, :meth:`enable` needed), by configuration.
 5. E-stop: torque off at once, mode ``estop`` until :meth:`release_estop`.
+
+The valve motor is driven either by :meth:`reset_valve` (blocking, scripted) or, as a ROS
+node offers it, by :meth:`set_valve_torque` and :meth:`command_valve` (a goal is ignored
+while the valve's torque is off, as a servo ignores it). Every safe stop, e-stop,
+connect and close turns the valve's torque off too.
 
 Torque-off requests that a motor does not acknowledge are retried every cycle.
 """
@@ -153,7 +166,7 @@ class DClawDriverCore:
         if cfg.use_valve:
             offsets[cfg.valve_id] = cfg.valve_offset
         self.bus = DynamixelBus(offsets, retries=cfg.retries, latency_timer_ms=cfg.latency_timer_ms)
-        self._names = dict(zip(self._joint_ids, dclaw.JOINT_NAMES, strict=False))
+        self._names = dict(zip(self._joint_ids, cfg.limits.names, strict=True))
         self._names[cfg.valve_id] = "valve"
         self._clock = clock
         self._sleep = sleep
@@ -166,6 +179,7 @@ class DClawDriverCore:
         self._desired: np.ndarray | None = None
         self._last_command = -math.inf
         self._last_write = -math.inf
+        self._last_goals: np.ndarray | None = None
         self._last_state: MotorState | None = None
         self._nan = np.full(n, np.nan)
         self._comm_fail_since: float | None = None
@@ -175,6 +189,7 @@ class DClawDriverCore:
         self._health: dict[int, MotorHealth] = {}
         self._torque_off_pending: set[int] = set()
         self._last_torque_retry = -math.inf
+        self._valve_on = False
         self._counts = {"cycles": 0, "commands": 0, "ignored_commands": 0, "comm_errors": 0,
                         "reconnects": 0, "watchdog_trips": 0, "safe_stops": 0}  # fmt: skip
         self._cycle_last = 0.0
@@ -216,6 +231,7 @@ class DClawDriverCore:
                 raise
             self._connected = True
             self._torque_off_pending.clear()
+            self._valve_on = False
             if self._mode in (Mode.RUNNING, Mode.HOLDING):
                 self._mode = Mode.IDLE
             self._desired = None
@@ -252,6 +268,7 @@ class DClawDriverCore:
                 self._torque_off(self._joint_ids)  # no motor left half enabled
                 raise
             self._last_write = state.stamp
+            self._last_goals = hold
             self._desired = hold
             self._last_command = now
             self._mode = Mode.RUNNING
@@ -363,16 +380,25 @@ class DClawDriverCore:
             measured = state.position[: len(self._joint_ids)]
             self._watchdog(now, measured)
             if self._mode in (Mode.RUNNING, Mode.HOLDING) and self._desired is not None:
-                # The velocity limit holds whatever the call rate: dt is the time since
-                # the last write, at most one control period.
-                dt = min(max(state.stamp - self._last_write, 1e-6), self.config.control_period_s)
-                goals = self.config.limits.safe_targets(self._desired, measured, dt)
+                goals = self._next_goals(state.stamp, measured)
                 self.bus.write_goals(self._joint_ids, goals)
                 self._last_write = state.stamp
+                self._last_goals = goals
         except BusError as exc:
             self._comm_error(exc, now)
             goals = None
         return self._record(state.stamp, fresh=True, goals=goals)
+
+    def _next_goals(self, stamp: float, measured: np.ndarray) -> np.ndarray:
+        """Safe goals towards the desired targets (rule 1 of the module docstring)."""
+        assert self._desired is not None
+        limits, period = self.config.limits, self.config.control_period_s
+        since = stamp - self._last_write
+        dt = min(max(since, 1e-6), period)
+        recent = self._last_goals is not None and since <= period
+        start = self._last_goals if recent else measured
+        goals = limits.safe_targets(self._desired, start, dt)
+        return limits.safe_targets(goals, measured, period)
 
     def _record(self, stamp: float, fresh: bool, goals: np.ndarray | None = None) -> DClawState:
         n = len(self._joint_ids)
@@ -425,6 +451,8 @@ class DClawDriverCore:
 
     def _torque_off(self, ids: tuple[int, ...]) -> set[int]:
         """Torque off, best effort; the motors that did not acknowledge (kept pending)."""
+        if self.config.use_valve and self.config.valve_id in ids:
+            self._valve_on = False
         if not self._connected:
             self._torque_off_pending |= set(ids)
             return set(ids)
@@ -478,9 +506,14 @@ class DClawDriverCore:
             self._lose_port(exc)
         self._check_comm_tolerance(now)
 
+    def _torque_expected(self) -> bool:
+        return self._mode in (Mode.RUNNING, Mode.HOLDING) or self._valve_on
+
     def _check_comm_tolerance(self, now: float) -> None:
         if self._comm_fail_since is None:
             self._comm_fail_since = now
+        if not self._torque_expected():
+            return  # nothing is powered: a lost link is reported, not a fault
         lost_for = now - self._comm_fail_since
         if lost_for > self.config.comm_tolerance_s:
             self._safe_stop(f"communication lost for {lost_for:.2f} s: {self._last_comm_error}")
@@ -513,6 +546,51 @@ class DClawDriverCore:
         raw = int(round((wrap_angle(angle) - offset) / dclaw.RAD_PER_TICK)) % dclaw.TICKS_PER_REV
         return raw * dclaw.RAD_PER_TICK + offset
 
+    @property
+    def valve_torque(self) -> bool:
+        return self._valve_on
+
+    def set_valve_torque(self, on: bool) -> None:
+        """Valve motor torque on (holding its present angle) or off (the valve turns freely).
+
+        Torque on raises RuntimeError in a safe stop or e-stop, or when not connected;
+        BusError when the motor does not acknowledge (an unacknowledged torque off is
+        retried every cycle).
+        """
+        if not self.config.use_valve:
+            raise RuntimeError("this driver has no valve motor")
+        valve = self.config.valve_id
+        with self._lock:
+            if not on:
+                if self._torque_off((valve,)):
+                    raise BusError("valve torque off not acknowledged", {valve: "no ack"})
+                return
+            if self._mode in (Mode.SAFE_STOP, Mode.ESTOP):
+                raise RuntimeError(f"cannot turn the valve on in {self._mode.value}: {self._fault}")
+            if not self._connected:
+                raise RuntimeError("cannot turn the valve on: not connected")
+            try:
+                self.bus.torque([valve], True)
+            except BusError:
+                self._torque_off((valve,))
+                raise
+            self._valve_on = True
+
+    def command_valve(self, angle: float) -> bool:
+        """Valve goal angle (rad, wrapped); False (nothing written) while its torque is off.
+        ValueError for a non-finite angle; BusError if the write fails."""
+        target = self.valve_target(angle)
+        with self._lock:
+            if not self._valve_on or not self._connected:
+                return False
+            try:
+                self.bus.write_goals([self.config.valve_id], [target])
+            except BusError as exc:
+                if exc.port_lost:
+                    self._lose_port(exc)
+                raise
+            return True
+
     def reset_valve(
         self, angle: float, timeout_s: float = 10.0, poll_s: float = 0.02
     ) -> ValveResetResult:
@@ -532,6 +610,7 @@ class DClawDriverCore:
                     + ("" if self._connected else " (not connected)")
                 )
             self.bus.torque([valve], True)
+            self._valve_on = True
         reached, position = False, math.nan
         try:
             with self._lock:
@@ -572,6 +651,7 @@ class DClawDriverCore:
                                        if math.isfinite(self._last_command) else None),
                 "last_comm_error": self._last_comm_error,
                 "torque_off_pending": sorted(self._torque_off_pending),
+                "valve_torque": self._valve_on,
                 "temperatures_c": {self.name(i): h.temperature_c
                                    for i, h in sorted(self._health.items())},
                 "hardware_errors": {self.name(i): h.errors

@@ -1,0 +1,395 @@
+"""D'Claw hardware driver node: DClawDriverCore on the Dynamixel bus, as ROS topics.
+
+It offers exactly what the MuJoCo stand-in (mujoco_sim_node) offers, so the rest of the
+graph cannot tell them apart (relative names, one namespace per robot):
+
+* subscribes ``joint_position_controller/commands`` (std_msgs/Float64MultiArray, 9 targets
+  in ``joint_names`` order = the URDF's, rad); every command goes through the core's
+  limits and rate limit; a wrong size or NaN is rejected whole and reported;
+* publishes ``joint_states`` (position rad, velocity rad/s, effort = present current mA)
+  and ``valve/joint_states`` (``dclaw.VALVE_JOINT``, wrapped angle) once per cycle, sensor
+  QoS, stamped with the time of the bus read; a failed read publishes nothing (readers'
+  age checks notice);
+* valve motor: ``valve/torque_enable`` (std_srvs/SetBool) and
+  ``valve/position_controller/commands`` (one angle, rad; ignored while torque is off).
+
+Safety and operation:
+
+* ``estop`` (std_msgs/Bool, reliable; True = stop, False is ignored) and the ``estop``
+  service (std_srvs/Trigger): torque off everywhere until ``release_estop``;
+* ``reboot`` (std_srvs/Trigger): leaves a safe stop (reboots motors in hardware error,
+  checks temperatures again); ``enable`` (std_srvs/SetBool): finger torque on/off;
+* torque is on only while the driver runs: with ``autostart`` it turns on once, after
+  the first successful connection (the port may appear later: the driver keeps
+  reconnecting); after an e-stop or a fault it stays off until ``enable``; ``close()``
+  (SIGINT/SIGTERM through spin_node) turns it off;
+* watchdog, hardware errors, temperature, communication loss: see
+  sac_ros.hardware.dclaw_driver. /diagnostics: mode, fault (which motor and why),
+  temperatures, error bits, cycle time and period p50/p99, comm errors, reconnects.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+from rclpy.node import Node
+from rclpy.time import Time
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import SetBool, Trigger
+
+from sac_ros.hardware.dclaw_driver import (
+    WATCHDOG_ACTIONS,
+    DClawDriverConfig,
+    DClawDriverCore,
+    DClawState,
+    Mode,
+)
+from sac_ros.hardware.dynamixel_bus import SUPPORTED_BAUDS, BusError
+from sac_ros.nodes import messages
+from sac_ros.nodes.common import (
+    COMMAND_QOS,
+    ERROR,
+    EVENT_QOS,
+    SENSOR_QOS,
+    WARN,
+    Diagnostics,
+    declare,
+    spin_node,
+    steady_timer,
+)
+from sac_ros.robots import dclaw
+from sac_ros.robots.limits import JointLimits
+
+# Float parameters: (parameter, DClawDriverConfig field, description, lowest, highest).
+NUMERIC_PARAMETERS: tuple[tuple[str, str, str, float, float], ...] = (
+    ("control_period", "control_period_s",
+     "Rate limit: the most time (s) one goal step may cover", 0.001, 1.0),
+    ("watchdog_timeout", "watchdog_timeout_s",
+     "No command for this long (s) trips the watchdog", 0.01, 60.0),
+    ("health_period", "health_period_s",
+     "Seconds between hardware error / temperature reads", 0.01, 60.0),
+    ("max_temperature", "max_temperature_c",
+     "Safe stop above this motor temperature (C)", 20.0, 100.0),
+    ("comm_tolerance", "comm_tolerance_s",
+     "Communication errors tolerated this long (s) while torque is on", 0.01, 60.0),
+    ("reconnect_period", "reconnect_period_s",
+     "Seconds between attempts to reopen a lost port", 0.01, 60.0),
+    ("latency_timer_ms", "latency_timer_ms",
+     "USB adapter latency timer (ms): sets the reply timeout", 0.1, 255.0),
+    ("valve_offset", "valve_offset", "Valve angle (rad) at encoder 0", -2 * math.pi, 2 * math.pi),
+)  # fmt: skip
+
+
+def limits_for(names: list[str]) -> JointLimits:
+    """The D'Claw's joint limits in the order of ``names`` (each a D'Claw joint, once)."""
+    if len(set(names)) != len(names):
+        raise ValueError(f"joint_names has duplicates: {names}")
+    unknown = [n for n in names if n not in dclaw.JOINT_NAMES]
+    if unknown:
+        raise ValueError(f"joint_names {unknown} are not D'Claw joints {dclaw.JOINT_NAMES}")
+    if len(names) != dclaw.NUM_JOINTS:
+        raise ValueError(f"joint_names must name all {dclaw.NUM_JOINTS} joints, got {names}")
+    order = [dclaw.JOINT_NAMES.index(n) for n in names]
+    lim = dclaw.LIMITS
+    return JointLimits(tuple(names), lim.lower[order], lim.upper[order], lim.max_velocity[order])
+
+
+def percentiles_ms(samples: deque[float]) -> tuple[float, float] | None:
+    if not samples:
+        return None
+    p50, p99 = np.percentile(np.asarray(samples), [50, 99])
+    return round(float(p50) * 1e3, 3), round(float(p99) * 1e3, 3)
+
+
+def ros_stamp(node: Node, monotonic_t: float) -> object:
+    """The node-clock stamp of an instant measured with time.monotonic()."""
+    age_ns = int((time.monotonic() - monotonic_t) * 1e9)
+    return Time(nanoseconds=node.get_clock().now().nanoseconds - age_ns).to_msg()
+
+
+class DClawDriverNode(Node):
+    def __init__(self) -> None:
+        super().__init__("dclaw_driver")
+        self.config = self._read_config()
+        self.rate_hz = declare(self, "rate_hz", 50.0, "Bus cycles per second", lo=1.0, hi=1000.0)
+        self.autostart = declare(
+            self, "autostart", True, "Torque on after the first successful connection"
+        )
+        diag_period = declare(
+            self, "diagnostics_period", 1.0, "Seconds between /diagnostics", lo=0.05, hi=60.0
+        )
+        self.joint_names = list(self.config.limits.names)
+        self.core = DClawDriverCore(self.config)
+        self._autostart_pending = bool(self.autostart)
+        self._last_enable_try = -math.inf
+        self._mode = Mode.IDLE
+        self._connected = False
+        self._closed = False
+        self._durations: deque[float] = deque(maxlen=2000)
+        self._periods: deque[float] = deque(maxlen=2000)
+        self._last_cycle_start: float | None = None
+        self.rejected_commands = 0
+        self.published = 0
+
+        self.pub_joints = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
+        self.pub_valve = None
+        if self.config.use_valve:
+            self.pub_valve = self.create_publisher(JointState, "valve/joint_states", SENSOR_QOS)
+            self.create_subscription(
+                Float64MultiArray, "valve/position_controller/commands", self._on_valve, 10
+            )
+            self.create_service(SetBool, "valve/torque_enable", self._on_valve_torque)
+        self.create_subscription(
+            Float64MultiArray, "joint_position_controller/commands", self._on_command, COMMAND_QOS
+        )
+        self.create_subscription(Bool, "estop", self._on_estop_topic, EVENT_QOS)
+        self.create_service(Trigger, "estop", self._on_estop)
+        self.create_service(Trigger, "release_estop", self._on_release_estop)
+        self.create_service(Trigger, "reboot", self._on_reboot)
+        self.create_service(SetBool, "enable", self._on_enable)
+        self.diag = Diagnostics(
+            self, "dclaw_driver", hardware_id=f"dynamixel:{self.config.port}", period=diag_period
+        )
+        self.diag.values_from(self._diag_values)
+
+        try:
+            self.core.connect()
+            self.get_logger().info(f"connected to {self.config.port}")
+        except BusError as exc:
+            self.get_logger().error(
+                f"cannot connect to {self.config.port}: {exc}; retrying every "
+                f"{self.config.reconnect_period_s:g} s"
+            )
+        self._connected = self._ever_connected = self.core.connected
+        steady_timer(self, 1.0 / self.rate_hz, self._on_cycle)
+
+    # --- configuration --------------------------------------------------------------
+    def _read_config(self) -> DClawDriverConfig:
+        d = DClawDriverConfig()
+        port = declare(self, "port", d.port, "Serial port of the Dynamixel adapter")
+        baud = declare(self, "baud", d.baud, "Bus baud rate", lo=9600, hi=4_000_000)
+        if baud not in SUPPORTED_BAUDS:
+            raise ValueError(f"baud must be one of {SUPPORTED_BAUDS}, got {baud}")
+        ids = declare(self, "motor_ids", list(d.joint_ids), "Dynamixel IDs, joint_names order")
+        names = declare(self, "joint_names", list(dclaw.JOINT_NAMES), "Joint names (URDF order)")
+        offsets = declare(
+            self, "offsets", [float(x) for x in d.joint_offsets],
+            "Calibration: joint angle (rad) at encoder 0, joint_names order",
+        )  # fmt: skip
+        action = declare(
+            self, "watchdog_action", d.watchdog_action,
+            "Watchdog: hold (freeze at the measured pose) or torque_off",
+        )  # fmt: skip
+        if action not in WATCHDOG_ACTIONS:
+            raise ValueError(f"watchdog_action must be one of {WATCHDOG_ACTIONS}, got {action!r}")
+        use_valve = declare(self, "use_valve", d.use_valve, "A valve motor is on the bus")
+        valve_id = declare(self, "valve_id", d.valve_id, "Valve motor ID", lo=0, hi=252)
+        retries = declare(
+            self, "retries", d.retries, "Asks again before a motor counts as silent", lo=0, hi=10
+        )
+        numbers = {
+            field: declare(self, name, getattr(d, field), text, lo=lo, hi=hi)
+            for name, field, text, lo, hi in NUMERIC_PARAMETERS
+        }
+        return DClawDriverConfig(
+            port=port,
+            baud=baud,
+            watchdog_action=action,
+            retries=retries,
+            use_valve=use_valve,
+            valve_id=valve_id,
+            limits=limits_for(list(names)),
+            joint_ids=tuple(int(i) for i in ids),
+            joint_offsets=tuple(float(x) for x in offsets),
+            **numbers,
+        )
+
+    # --- the cycle ------------------------------------------------------------------
+    def _on_cycle(self) -> None:
+        if self._closed:
+            return
+        start = time.monotonic()
+        if self._last_cycle_start is not None:
+            self._periods.append(start - self._last_cycle_start)
+        self._last_cycle_start = start
+        try:
+            state = self.core.cycle()
+        except Exception as exc:  # a bug or a bad calibration: never leave torque on
+            self.get_logger().error(f"driver cycle failed, e-stop: {exc!r}")
+            self.core.estop(f"driver error: {exc!r}")
+            return
+        if state.fresh:
+            self._publish(state)
+        self._durations.append(time.monotonic() - start)
+        self._follow(state)
+        if self._autostart_pending:
+            self._try_autostart(state)
+
+    def _publish(self, state: DClawState) -> None:
+        stamp = ros_stamp(self, state.stamp)
+        if self.pub_valve is not None and state.valve_angle is not None:
+            valve = messages.joint_state(
+                [dclaw.VALVE_JOINT], [state.valve_angle], [state.valve_velocity or 0.0]
+            )
+            valve.header.stamp = stamp
+            self.pub_valve.publish(valve)
+        js = messages.joint_state(self.joint_names, state.position, state.velocity, state.current)
+        js.header.stamp = stamp
+        # Joint states last, as the simulator does: "this instant's readings are in".
+        self.pub_joints.publish(js)
+        self.published += 1
+
+    def _try_autostart(self, state: DClawState) -> None:
+        if not state.connected or state.mode is not Mode.IDLE or state.fault is not None:
+            return
+        now = time.monotonic()
+        if now - self._last_enable_try < 1.0:
+            return
+        self._last_enable_try = now
+        try:
+            self.core.enable()
+        except RuntimeError as exc:  # BusError included
+            self.get_logger().warning(f"autostart: torque on failed: {exc}; retrying")
+            return
+        self._autostart_pending = False
+        self.get_logger().info("autostart: torque on")
+
+    def _follow(self, state: DClawState) -> None:
+        """Log mode and link changes; keep the diagnostics' problems current."""
+        log = self.get_logger()
+        if state.mode is not self._mode:
+            text = f"mode {self._mode.value} -> {state.mode.value}"
+            if state.mode in (Mode.SAFE_STOP, Mode.ESTOP):
+                log.error(f"{text}: {state.fault}")
+            elif state.mode is Mode.HOLDING:
+                log.warning(f"{text}: watchdog (no command for {self.config.watchdog_timeout_s} s)")
+            else:
+                log.info(text)
+            self._mode = state.mode
+        if state.connected != self._connected:
+            if state.connected:
+                again = "re" if self._ever_connected else ""
+                log.info(f"{again}connected to {self.config.port}")
+                self._ever_connected = True
+            else:
+                log.error(f"lost {self.config.port}: {self.core.diagnostics()['last_comm_error']}")
+            self._connected = state.connected
+        if state.mode is Mode.SAFE_STOP:
+            self.diag.problem("mode", ERROR, f"safe stop: {state.fault}", hold=1.0)
+        elif state.mode is Mode.ESTOP:
+            self.diag.problem("mode", ERROR, f"e-stop: {state.fault}", hold=1.0)
+        elif state.mode is Mode.HOLDING:
+            self.diag.problem("mode", WARN, "watchdog: holding (no recent command)", hold=1.0)
+        else:
+            self.diag.clear("mode")
+        if not state.connected:
+            error = self.core.diagnostics()["last_comm_error"]
+            self.diag.problem("link", ERROR, f"not connected to {self.config.port}: {error}", 1.0)
+        else:
+            self.diag.clear("link")
+        if not state.fresh and state.connected:
+            self.diag.problem("comm", WARN, "communication errors", hold=2.0)
+
+    # --- inputs ---------------------------------------------------------------------
+    def _reject(self, key: str, exc: Exception) -> None:
+        self.diag.problem(key, WARN, f"rejected {key}: {exc}", hold=5.0)
+        self.get_logger().warning(f"rejected {key}: {exc}", throttle_duration_sec=2.0)
+
+    def _on_command(self, msg: Float64MultiArray) -> None:
+        try:
+            targets = messages.read_array(msg, len(self.joint_names), "joint command")
+            self.core.command(targets)
+        except ValueError as exc:
+            self.rejected_commands += 1
+            self._reject("command", exc)
+
+    def _on_valve(self, msg: Float64MultiArray) -> None:
+        try:
+            angle = float(messages.read_array(msg, 1, "valve command")[0])
+            self.core.command_valve(angle)
+        except ValueError as exc:
+            self._reject("valve command", exc)
+        except BusError as exc:
+            self.get_logger().warning(f"valve command failed: {exc}", throttle_duration_sec=2.0)
+
+    def _on_valve_torque(self, req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:
+        return self._respond(res, lambda: self.core.set_valve_torque(bool(req.data)),
+                             f"valve torque {'on' if req.data else 'off'}")  # fmt: skip
+
+    def _on_enable(self, req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:
+        action = self.core.enable if req.data else self.core.disable
+        ok = self._respond(res, action, f"finger torque {'on' if req.data else 'off'}")
+        if ok.success:
+            self._autostart_pending = False  # an operator decided
+        return ok
+
+    def _on_estop_topic(self, msg: Bool) -> None:
+        if msg.data:
+            self.core.estop("e-stop (topic)")
+
+    def _on_estop(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        self.core.estop("e-stop (service)")
+        res.success, res.message = True, "e-stop: torque off"
+        return res
+
+    def _on_release_estop(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        self.core.release_estop()
+        res.success = self.core.mode is not Mode.ESTOP
+        res.message = f"mode {self.core.mode.value}; call enable to turn torque on"
+        return res
+
+    def _on_reboot(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        try:
+            rebooted = self.core.clear_fault()
+        except RuntimeError as exc:  # a remaining fault, or a BusError
+            res.success, res.message = False, str(exc)
+            return res
+        res.success = True
+        res.message = f"rebooted motors {rebooted}; mode {self.core.mode.value}"
+        return res
+
+    def _respond(
+        self, res: SetBool.Response, action: Callable[[], None], done: str
+    ) -> SetBool.Response:
+        try:
+            action()
+        except RuntimeError as exc:  # BusError is a RuntimeError too
+            res.success, res.message = False, str(exc)
+            self.get_logger().warning(f"{done} failed: {exc}")
+            return res
+        res.success, res.message = True, done
+        return res
+
+    # --- diagnostics and shutdown ---------------------------------------------------
+    def _diag_values(self) -> dict[str, object]:
+        values = self.core.diagnostics()
+        cycle, period = percentiles_ms(self._durations), percentiles_ms(self._periods)
+        values["cycle_ms_p50"], values["cycle_ms_p99"] = cycle or (None, None)
+        values["period_ms_p50"], values["period_ms_p99"] = period or (None, None)
+        values["rate_hz"] = self.rate_hz
+        values["joint_states_published"] = self.published
+        values["rejected_commands"] = self.rejected_commands
+        return values
+
+    def close(self) -> None:
+        """Shutdown: torque off everywhere and close the port."""
+        self._closed = True
+        self.core.close()
+        pending = self.core.diagnostics()["torque_off_pending"]
+        if pending:
+            self.get_logger().error(f"torque off not acknowledged by motors {pending}")
+        else:
+            self.get_logger().info("torque off; port closed")
+
+
+def main(args: list[str] | None = None) -> None:
+    spin_node(DClawDriverNode, args)
+
+
+if __name__ == "__main__":
+    main()

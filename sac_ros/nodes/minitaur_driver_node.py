@@ -1,0 +1,329 @@
+"""Minitaur driver node: MinitaurSafety in front of a ros2_control forward position controller.
+
+The Minitaur's motors are reached through ros2_control (the vendor's hardware interface,
+or gz_ros2_control). Topic layout, one namespace per robot (``/minitaur``), no remapping
+needed anywhere:
+
+* the controller_manager runs in the robot's namespace with a
+  ``forward_position_controller`` (forward_command_controller, position interfaces of the
+  8 motors) and a ``joint_state_broadcaster`` with ``use_local_topics: true``, so the raw
+  readings appear on ``joint_state_broadcaster/joint_states`` and not on ``joint_states``;
+* the policy keeps publishing ``joint_position_controller/commands`` (8 motor targets,
+  ``minitaur.JOINT_NAMES`` order) and reading ``joint_states`` and ``imu``;
+* this node is the only writer of ``forward_position_controller/commands`` (parameter
+  ``controller_topic``): every tick it sends MinitaurSafety's targets (limits, rate limit,
+  fall -> crouch, watchdog); and it republishes each message of
+  ``joint_state_broadcaster/joint_states`` (parameter ``state_topic``) as ``joint_states``,
+  reordered to the URDF's motor order, same stamp. A policy can therefore never drive a
+  motor around the safety layer, and the graph's other nodes see the same topics as with
+  the MuJoCo simulator.
+
+Ticks at ``rate_hz`` (steady clock); the rate limit's dt is one tick. Inputs that are too
+old stop the output: no joint reading for ``max_state_age`` -> no targets at all (the
+forward controller keeps its last one) and ERROR on /diagnostics; no IMU message for
+``max_imu_age`` counts as an invalid orientation, i.e. a fall (crouch).
+
+Motors off (e-stop, or watchdog action ``disable``): a forward position controller cannot
+turn torque off, so the node stops sending targets (the controller holds the last one) and,
+when ``power_service`` names a std_srvs/SetBool service of the hardware interface, calls it
+with false (and with true when targets resume).
+
+Operation: ``estop`` (std_msgs/Bool, True = stop) and the services ``estop``,
+``release_estop``, ``reset_fall`` (std_srvs/Trigger; refused while the body is tilted).
+With ``auto_reset_fall`` the fall latch also clears after the body has been upright for
+``fall_reset_delay`` seconds (a person stood the robot up). /diagnostics: mode, reason,
+roll, pitch, input ages, counters.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import SetBool, Trigger
+
+from sac_ros.hardware.minitaur_safety import (
+    WATCHDOG_ACTIONS,
+    MinitaurSafety,
+    SafetyMode,
+    SafetyOutput,
+    default_config,
+    roll_pitch,
+)
+from sac_ros.nodes import messages
+from sac_ros.nodes.common import (
+    COMMAND_QOS,
+    ERROR,
+    EVENT_QOS,
+    SENSOR_QOS,
+    WARN,
+    Diagnostics,
+    declare,
+    spin_node,
+    steady_timer,
+)
+from sac_ros.robots import minitaur
+
+NO_ORIENTATION = np.full(4, np.nan)
+
+
+class MinitaurDriverNode(Node):
+    def __init__(self) -> None:
+        super().__init__("minitaur_driver")
+        self.rate_hz = declare(self, "rate_hz", 100.0, "Safety ticks per second", lo=1, hi=2000.0)
+        controller_topic = declare(
+            self, "controller_topic", "forward_position_controller/commands",
+            "The ros2_control forward position controller's commands topic",
+        )  # fmt: skip
+        state_topic = declare(
+            self, "state_topic", "joint_state_broadcaster/joint_states",
+            "Where joint_state_broadcaster publishes (use_local_topics: true)",
+        )  # fmt: skip
+        self.max_state_age = declare(
+            self, "max_state_age", 0.05, "Oldest joint reading used (s)", lo=0.001, hi=5.0
+        )
+        self.max_imu_age = declare(
+            self, "max_imu_age", 0.05, "Older IMU readings count as a fall (s)", lo=0.001, hi=5.0
+        )
+        action = declare(
+            self, "watchdog_action", "crouch", "No command: hold, crouch or disable (motors off)"
+        )
+        if action not in WATCHDOG_ACTIONS:
+            raise ValueError(f"watchdog_action must be one of {WATCHDOG_ACTIONS}, got {action!r}")
+        threshold = declare(
+            self, "fall_threshold", 0.6, "A fall: |roll| or |pitch| above (rad)", lo=0.05, hi=1.5
+        )
+        crouch = declare(
+            self, "crouch_velocity", 0.5, "Crouch speed after a fall (rad/s)", lo=0.01, hi=20.0
+        )
+        watchdog = declare(
+            self, "watchdog_timeout", 0.25, "No command this long (s): watchdog", lo=0.01, hi=60.0
+        )
+        self.auto_reset = declare(
+            self, "auto_reset_fall", True, "Clear the fall latch once upright for a while"
+        )
+        self.reset_delay = declare(
+            self, "fall_reset_delay", 2.0, "Upright this long (s) clears the latch", lo=0, hi=600.0
+        )
+        power_service = declare(
+            self, "power_service", "", "Optional std_srvs/SetBool of the hardware: motor power"
+        )
+        diag_period = declare(
+            self, "diagnostics_period", 1.0, "Seconds between /diagnostics", lo=0.05, hi=60.0
+        )
+        config = default_config(
+            control_period_s=1.0 / self.rate_hz,
+            fall_threshold_rad=threshold,
+            crouch_velocity=crouch,
+            watchdog_timeout_s=watchdog,
+            watchdog_action=action,
+        )
+        self.safety = MinitaurSafety(config)
+        self.names = minitaur.JOINT_NAMES
+        self._measured: np.ndarray | None = None
+        self._measured_at = -math.inf
+        self._imu = NO_ORIENTATION
+        self._imu_at = -math.inf
+        self._upright_since: float | None = None
+        self._mode = SafetyMode.IDLE
+        self._power_on = True
+        self._closed = False
+        self.counts = {"ticks": 0, "targets_sent": 0, "states_republished": 0,
+                       "rejected_commands": 0, "rejected_states": 0, "rejected_imu": 0,
+                       "stale_ticks": 0}  # fmt: skip
+
+        self.pub_controller = self.create_publisher(
+            Float64MultiArray, controller_topic, COMMAND_QOS
+        )
+        self.pub_joints = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
+        self.create_subscription(JointState, state_topic, self._on_state, SENSOR_QOS)
+        self.create_subscription(Imu, "imu", self._on_imu, SENSOR_QOS)
+        self.create_subscription(
+            Float64MultiArray, "joint_position_controller/commands", self._on_command, COMMAND_QOS
+        )
+        self.create_subscription(Bool, "estop", self._on_estop_topic, EVENT_QOS)
+        self.create_service(Trigger, "estop", self._on_estop)
+        self.create_service(Trigger, "release_estop", self._on_release_estop)
+        self.create_service(Trigger, "reset_fall", self._on_reset_fall)
+        self.power = self.create_client(SetBool, power_service) if power_service else None
+        self.diag = Diagnostics(
+            self, "minitaur_driver", hardware_id="ros2_control", period=diag_period
+        )
+        self.diag.values_from(self._diag_values)
+        self.get_logger().info(f"safety in front of {controller_topic}, states from {state_topic}")
+        steady_timer(self, 1.0 / self.rate_hz, self._on_tick)
+
+    # --- inputs ---------------------------------------------------------------------
+    def _reject(self, key: str, counter: str, exc: Exception) -> None:
+        self.counts[counter] += 1
+        self.diag.problem(key, WARN, f"rejected {key}: {exc}", hold=5.0)
+        self.get_logger().warning(f"rejected {key}: {exc}", throttle_duration_sec=2.0)
+
+    def _on_state(self, msg: JointState) -> None:
+        with_velocity = len(msg.velocity) == len(msg.name) > 0
+        try:
+            pos, vel = messages.read_joint_state(msg, self.names, need_velocity=with_velocity)
+        except ValueError as exc:
+            self._reject("joint states", "rejected_states", exc)
+            return
+        self._measured, self._measured_at = pos, time.monotonic()
+        effort = None
+        if len(msg.effort) == len(msg.name):
+            index = {n: i for i, n in enumerate(msg.name)}
+            effort = np.array([msg.effort[index[n]] for n in self.names])
+        out = messages.joint_state(self.names, pos, vel, effort)
+        out.header = msg.header
+        self.pub_joints.publish(out)
+        self.counts["states_republished"] += 1
+
+    def _on_imu(self, msg: Imu) -> None:
+        o = msg.orientation
+        quat = np.array([o.x, o.y, o.z, o.w], dtype=np.float64)
+        if not np.all(np.isfinite(quat)):
+            self._reject("imu", "rejected_imu", ValueError("orientation holds NaN"))
+        self._imu, self._imu_at = quat, time.monotonic()  # an invalid one means a fall
+
+    def _on_command(self, msg: Float64MultiArray) -> None:
+        try:
+            targets = messages.read_array(msg, minitaur.NUM_MOTORS, "motor command")
+            self.safety.command(targets, time.monotonic())
+        except ValueError as exc:
+            self._reject("command", "rejected_commands", exc)
+
+    def _on_estop_topic(self, msg: Bool) -> None:
+        if msg.data:
+            self.safety.estop("e-stop (topic)")
+            self._on_tick()
+
+    def _on_estop(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        self.safety.estop("e-stop (service)")
+        self._on_tick()
+        res.success, res.message = True, "e-stop: no more targets"
+        return res
+
+    def _on_release_estop(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        self.safety.release_estop()
+        res.success = self.safety.mode is not SafetyMode.ESTOP
+        res.message = f"mode {self.safety.mode.value}"
+        return res
+
+    def _on_reset_fall(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        try:
+            self.safety.reset_fall(self._orientation(time.monotonic()))
+        except ValueError as exc:
+            res.success, res.message = False, str(exc)
+            return res
+        res.success, res.message = True, f"mode {self.safety.mode.value}"
+        return res
+
+    # --- the tick -------------------------------------------------------------------
+    def _orientation(self, now: float) -> np.ndarray:
+        return self._imu if now - self._imu_at <= self.max_imu_age else NO_ORIENTATION
+
+    def _on_tick(self) -> None:
+        if self._closed:
+            return
+        now = time.monotonic()
+        self.counts["ticks"] += 1
+        if self._measured is None or now - self._measured_at > self.max_state_age:
+            self.counts["stale_ticks"] += 1
+            age = "none yet" if self._measured is None else f"{now - self._measured_at:.3f} s old"
+            self.diag.problem("states", ERROR, f"no fresh joint states ({age}): no targets", 1.0)
+            return
+        self.diag.clear("states")
+        if now - self._imu_at > self.max_imu_age:
+            self.diag.problem("imu", ERROR, "no fresh IMU reading: treated as a fall", 1.0)
+        else:
+            self.diag.clear("imu")
+        out = self.safety.update(self._measured, self._orientation(now), now)
+        self._follow(out)
+        self._auto_reset(now)
+        if out.targets is None:
+            self._set_power(False)
+            return
+        self._set_power(True)
+        self.pub_controller.publish(messages.float_array(out.targets))
+        self.counts["targets_sent"] += 1
+
+    def _follow(self, out: SafetyOutput) -> None:
+        if out.mode is not self._mode:
+            text = f"mode {self._mode.value} -> {out.mode.value}"
+            if out.mode in (SafetyMode.FALLEN, SafetyMode.ESTOP):
+                self.get_logger().error(f"{text}: {out.reason}")
+            elif out.mode in (SafetyMode.IDLE, SafetyMode.RUNNING):
+                self.get_logger().info(text)
+            else:
+                self.get_logger().warning(f"{text}: {out.reason}")
+            self._mode = out.mode
+        if out.mode is SafetyMode.ESTOP:
+            self.diag.problem("mode", ERROR, f"e-stop: {out.reason}", hold=1.0)
+        elif out.mode is SafetyMode.FALLEN:
+            self.diag.problem("mode", WARN, f"crouching after a {out.reason}", hold=1.0)
+        elif out.mode in (SafetyMode.HOLDING, SafetyMode.CROUCHING, SafetyMode.DISABLED):
+            self.diag.problem("mode", WARN, f"watchdog ({out.mode.value}): {out.reason}", 1.0)
+        else:
+            self.diag.clear("mode")
+
+    def _auto_reset(self, now: float) -> None:
+        if not self.auto_reset or self.safety.mode is not SafetyMode.FALLEN:
+            self._upright_since = None
+            return
+        try:
+            roll, pitch = roll_pitch(self._orientation(now))
+        except ValueError:
+            self._upright_since = None
+            return
+        limit = self.safety.config.fall_threshold_rad
+        if abs(roll) > limit or abs(pitch) > limit:
+            self._upright_since = None
+            return
+        if self._upright_since is None:
+            self._upright_since = now
+        if now - self._upright_since >= self.reset_delay:
+            self.safety.reset_fall(self._orientation(now))
+            self.get_logger().info(f"upright for {self.reset_delay:g} s: fall latch cleared")
+
+    def _set_power(self, on: bool) -> None:
+        if on == self._power_on:
+            return
+        self._power_on = on
+        if self.power is None:
+            if not on:
+                self.get_logger().warning(
+                    "motors off requested; no power_service: the forward controller holds "
+                    "the last target"
+                )
+            return
+        if not self.power.service_is_ready():
+            self.diag.problem("power", ERROR, "power_service is not available", hold=5.0)
+            self._power_on = not on  # try again next tick
+            return
+        self.power.call_async(SetBool.Request(data=on))
+
+    # --- diagnostics and shutdown ---------------------------------------------------
+    def _diag_values(self) -> dict[str, object]:
+        now = time.monotonic()
+        values: dict[str, object] = dict(self.safety.diagnostics())
+        values.update(self.counts)
+        values["state_age_s"] = round(now - self._measured_at, 4)
+        values["imu_age_s"] = round(now - self._imu_at, 4)
+        values["power_on"] = self._power_on
+        values["rate_hz"] = self.rate_hz
+        return values
+
+    def close(self) -> None:
+        """Shutdown: stop sending targets and switch the motors off where possible."""
+        self._closed = True
+        self._set_power(False)
+
+
+def main(args: list[str] | None = None) -> None:
+    spin_node(MinitaurDriverNode, args)
+
+
+if __name__ == "__main__":
+    main()

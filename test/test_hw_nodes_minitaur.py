@@ -1,0 +1,276 @@
+"""minitaur_driver_node as a real process over DDS on loopback.
+
+The probe plays everything around the driver: ros2_control (joint_state_broadcaster
+publishing on ``joint_state_broadcaster/joint_states`` in its own joint order, a forward
+position controller that tracks every target perfectly), the IMU, and the policy.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import Trigger
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(120)]
+
+# ROBOTS.md / sac_ros.robots.minitaur conventions, written out here.
+NAMES = tuple(f"motor_{leg}{side}_joint" for leg in ("front_left", "back_left", "front_right",
+                                                     "back_right") for side in "LR")  # fmt: skip
+LOWER, UPPER, MAX_VEL = 0.5, 3.1, 20.0
+STANDING = np.full(8, 2.0)
+CROUCH = np.full(8, 1.4)  # zero swing, shortest extension of the action range
+RATE = 100.0
+CROUCH_VEL = 1.0
+DRIVER = {
+    "rate_hz": RATE,
+    "watchdog_timeout": 0.3,
+    "crouch_velocity": CROUCH_VEL,
+    "fall_reset_delay": 0.4,
+    "max_state_age": 0.5,  # generous: the probe shares two loaded cores
+    "max_imu_age": 0.5,
+    "diagnostics_period": 0.1,
+}
+COMMAND_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def quaternion(roll: float) -> tuple[float, float, float, float]:
+    """(x, y, z, w) of a rotation about the body's x axis."""
+    return (math.sin(roll / 2), 0.0, 0.0, math.cos(roll / 2))
+
+
+class Rig:
+    def __init__(self, ns: str, log: Path) -> None:
+        self.ns, self.log = ns, log
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        n = self.node = rclpy.create_node("minitaur_probe", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(n)
+        self.measured = STANDING.copy()  # the "hardware": tracks each target at once
+        self.targets: list[tuple[float, np.ndarray]] = []
+        self.republished: JointState | None = None
+        self.status: DiagnosticStatus | None = None
+        self.values: dict[str, str] = {}
+        self.roll = 0.0
+        self.imu_on = True
+        self.states_on = True
+        self.policy: np.ndarray | None = None
+        self.pub_states = n.create_publisher(
+            JointState, f"{ns}/joint_state_broadcaster/joint_states", qos_profile_sensor_data
+        )
+        self.pub_imu = n.create_publisher(Imu, f"{ns}/imu", qos_profile_sensor_data)
+        self.pub_policy = n.create_publisher(
+            Float64MultiArray, f"{ns}/joint_position_controller/commands", COMMAND_QOS
+        )
+        self.pub_estop = n.create_publisher(Bool, f"{ns}/estop", 10)
+        n.create_subscription(Float64MultiArray, f"{ns}/forward_position_controller/commands",
+                              self._on_target, 10)  # fmt: skip
+        n.create_subscription(JointState, f"{ns}/joint_states",
+                              lambda m: setattr(self, "republished", m), qos_profile_sensor_data)
+        n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 50)
+        self.clients = {name: n.create_client(Trigger, f"{ns}/{name}")
+                        for name in ("estop", "release_estop", "reset_fall")}  # fmt: skip
+        cmd = [sys.executable, "-m", "sac_ros.nodes.minitaur_driver_node", "--ros-args",
+               "-r", f"__ns:={ns}"]  # fmt: skip
+        for key, value in DRIVER.items():
+            cmd += ["-p", f"{key}:={value}"]
+        with open(log, "a") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+
+    def _on_target(self, msg: Float64MultiArray) -> None:
+        target = np.array(msg.data)
+        self.targets.append((time.monotonic(), target))
+        self.measured = target.copy()
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        for s in msg.status:
+            if f"{self.ns}/minitaur_driver" in s.name:
+                self.status = s
+                self.values = {kv.key: kv.value for kv in s.values}
+
+    def _publish_world(self) -> None:
+        stamp = self.node.get_clock().now().to_msg()
+        if self.states_on:
+            js = JointState(name=list(reversed(NAMES)),  # ros2_control picks its own order
+                            position=[float(v) for v in reversed(self.measured)],
+                            velocity=[0.0] * 8, effort=[0.5] * 8)  # fmt: skip
+            js.header.stamp = stamp
+            self.pub_states.publish(js)
+        if self.imu_on:
+            imu = Imu()
+            imu.header.stamp = stamp
+            o = imu.orientation
+            o.x, o.y, o.z, o.w = quaternion(self.roll)
+            self.pub_imu.publish(imu)
+        if self.policy is not None:
+            self.pub_policy.publish(Float64MultiArray(data=[float(v) for v in self.policy]))
+
+    def spin_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        next_world = 0.0
+        while not condition():
+            now = time.monotonic()
+            if now > deadline:
+                raise AssertionError(f"timed out waiting for {what}: {self.describe()}\n"
+                                     f"{self.log.read_text()[-3000:]}")  # fmt: skip
+            if self.proc.poll() is not None:
+                raise AssertionError(f"driver exited: {self.log.read_text()[-3000:]}")
+            if now >= next_world:
+                self._publish_world()
+                next_world = now + 0.01
+            self.executor.spin_once(timeout_sec=0.005)
+
+    def spin_for(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        self.spin_until(lambda: time.monotonic() > end, seconds + 5, "time")
+
+    def call(self, name: str) -> Trigger.Response:
+        client = self.clients[name]
+        assert client.wait_for_service(timeout_sec=10.0)
+        future = client.call_async(Trigger.Request())
+        self.spin_until(future.done, 10.0, f"the answer of {name}")
+        return future.result()
+
+    def describe(self) -> str:
+        if self.status is None:
+            return "no diagnostics"
+        return f"level {self.status.level!r} '{self.status.message}' {self.values}"
+
+    def mode(self) -> str | None:
+        return self.values.get("mode")
+
+    def diag_has(self, level: bytes, text: str) -> bool:
+        s = self.status
+        return s is not None and s.level == level and text in s.message
+
+    def running(self, command: np.ndarray) -> None:
+        self.roll, self.imu_on, self.states_on = 0.0, True, True
+        self.call("release_estop")
+        self.spin_until(lambda: self.mode() not in ("fallen", "estop", None), 5, "upright")
+        self.policy = command
+        self.spin_until(lambda: self.mode() == "running", 5, "mode running")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory):
+    log = tmp_path_factory.mktemp("minitaur_driver") / "driver.log"
+    r = Rig(f"/hw_minitaur_{os.getpid()}", log)
+    try:
+        r.spin_until(lambda: r.targets, 30, "the first targets")
+        yield r
+    finally:
+        r.close()
+
+
+def test_targets_pass_the_safety_layer_and_states_are_republished(rig):
+    rig.running(STANDING)
+    goal = np.array([2.4, 1.8, 9.0, -4.0, 2.2, 2.0, 3.0, 1.0])  # two outside the limits
+    first = len(rig.targets)
+    rig.policy = goal
+    rig.spin_until(lambda: np.allclose(rig.targets[-1][1], np.clip(goal, LOWER, UPPER)), 5,
+                   "the clipped goal on the controller topic")  # fmt: skip
+    sent = [t for _, t in rig.targets[first:]]
+    assert all(np.all(t >= LOWER) and np.all(t <= UPPER) for t in sent)
+    for before, after in zip(sent, sent[1:], strict=False):  # measured == previous target
+        assert np.all(np.abs(after - before) <= MAX_VEL / RATE + 1e-9)
+    rig.spin_for(0.3)  # the legs stand still at the goal: the latest reading is of it
+    js = rig.republished
+    assert tuple(js.name) == NAMES  # the URDF's order, whatever the broadcaster's
+    assert np.allclose(js.position, np.clip(goal, LOWER, UPPER)) and list(js.effort) == [0.5] * 8
+
+    rig.pub_policy.publish(Float64MultiArray(data=[2.0] * 7 + [math.nan]))
+    rig.policy = None
+    rig.spin_until(lambda: rig.diag_has(DiagnosticStatus.WARN, "rejected command"), 3, "WARN")
+    assert int(rig.values["rejected_commands"]) >= 1
+    assert np.allclose(rig.targets[-1][1], np.clip(goal, LOWER, UPPER))
+
+
+def test_a_fall_crouches_and_the_latch_clears_once_upright(rig):
+    rig.running(STANDING + 0.3)
+    rig.spin_until(lambda: np.allclose(rig.targets[-1][1], STANDING + 0.3), 5, "the pose")
+    rig.roll = 1.0  # beyond the 0.6 rad threshold
+    rig.spin_until(lambda: rig.mode() == "fallen", 3, "the fall")
+    first = len(rig.targets)
+    rig.spin_until(lambda: np.allclose(rig.targets[-1][1], CROUCH, atol=1e-6), 5, "the crouch")
+    assert rig.diag_has(DiagnosticStatus.WARN, "fall: roll 1.00"), rig.describe()
+    sent = [t for _, t in rig.targets[first - 1 :]]
+    for before, after in zip(sent, sent[1:], strict=False):  # the slow crouch, policy ignored
+        assert np.all(after <= before + 1e-9)
+        assert np.all(before - after <= CROUCH_VEL / RATE + 1e-9)
+    assert len(sent) >= (2.3 - 1.4) / (CROUCH_VEL / RATE) * 0.9
+    assert int(rig.values["ignored_commands"]) > 0
+    assert not rig.call("reset_fall").success  # still tilted
+    rig.roll = 0.0
+    rig.spin_until(lambda: rig.mode() == "running", 5, "the policy in charge again")
+    assert int(rig.values["falls"]) >= 1
+
+
+def test_a_silent_imu_is_a_fall(rig):
+    rig.running(STANDING)
+    rig.imu_on = False
+    rig.spin_until(lambda: rig.mode() == "fallen", 3, "a fall")
+    assert rig.diag_has(DiagnosticStatus.ERROR, "no fresh IMU"), rig.describe()
+    rig.imu_on = True
+    rig.spin_until(lambda: "no fresh IMU" not in rig.status.message, 3, "a fresh IMU")
+    assert rig.call("reset_fall").success
+    rig.spin_until(lambda: rig.mode() != "fallen", 3, "the fall latch cleared")
+
+
+def test_watchdog_crouches_when_the_policy_goes_quiet(rig):
+    rig.running(STANDING)
+    rig.policy = None
+    rig.spin_until(lambda: rig.mode() == "crouching", 3, "the watchdog")
+    assert rig.diag_has(DiagnosticStatus.WARN, "watchdog (crouching)"), rig.describe()
+    rig.spin_until(lambda: np.allclose(rig.targets[-1][1], CROUCH, atol=1e-6), 5, "the crouch")
+    assert int(rig.values["watchdog_trips"]) >= 1
+    rig.policy = STANDING
+    rig.spin_until(lambda: rig.mode() == "running", 3, "running again")
+
+
+def test_estop_and_stale_states_stop_the_targets(rig):
+    rig.running(STANDING)
+    rig.pub_estop.publish(Bool(data=True))
+    rig.spin_until(lambda: rig.mode() == "estop", 3, "the e-stop")
+    rig.spin_for(0.1)
+    count = len(rig.targets)
+    rig.spin_for(0.4)
+    assert len(rig.targets) == count  # no targets while e-stopped
+    assert rig.diag_has(DiagnosticStatus.ERROR, "e-stop (topic)"), rig.describe()
+    assert rig.call("release_estop").success
+    rig.spin_until(lambda: len(rig.targets) > count, 3, "targets after the release")
+
+    rig.states_on = False  # joint_state_broadcaster went quiet
+    rig.spin_until(lambda: rig.diag_has(DiagnosticStatus.ERROR, "no fresh joint states"), 3,
+                   "ERROR on stale states")  # fmt: skip
+    count = len(rig.targets)
+    rig.spin_for(0.3)
+    assert len(rig.targets) == count
+    rig.states_on = True
+    rig.spin_until(lambda: len(rig.targets) > count, 3, "targets again")
