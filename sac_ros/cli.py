@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -72,9 +73,14 @@ def _learner_counts(run_dir: Path) -> dict[str, Any]:
     return data.get("learner", {})
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     import rclpy
+    from rclpy.signals import SignalHandlerOptions
     from tqdm import tqdm
 
     from sac_ros.launcher import GraphProcesses
@@ -102,8 +108,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     graph = GraphProcesses(nodes, log_dir=run_dir / "logs")
     print(f"sac-ros: {args.robot} ({args.obs}) in {args.sim}, {len(nodes)} processes, "
           f"run directory {run_dir}")  # fmt: skip
+    # SIGTERM (a service manager, a CI timeout) stops the run as cleanly as Ctrl-C, and
+    # rclpy must leave Ctrl-C to us: the graph is stopped in order, not torn down.
+    # Installed explicitly: a shell's background job starts with SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     graph.start()
-    rclpy.init()
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     monitor = Monitor(
         namespaces,
         lambda ns, values, wall: record.add_episode(ns, values, record.env_steps, wall),

@@ -9,6 +9,7 @@ do not exit in time. A node that dies on its own is reported by ``poll_dead()``.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -30,6 +31,15 @@ def graph_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     # One torch thread per node process: the graph already runs several processes.
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
+
+
+def _interrupt_when_parent_dies() -> None:
+    """In the child: get SIGINT (a clean stop) if the supervisor dies, even by SIGKILL."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: a killed supervisor leaves its nodes running
 
 
 @dataclass
@@ -72,7 +82,12 @@ class GraphProcesses:
             out = open(log_path, "ab")  # closed in stop()
             self._logs.append(out)
         proc = subprocess.Popen(
-            cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops the graph
+            preexec_fn=_interrupt_when_parent_dies,
         )
         running = Running(spec, proc, log_path)
         self.running.append(running)

@@ -117,6 +117,8 @@ class PolicyNode(Node):
         self.policies_rejected = 0
         self.rejected_inputs = 0
         self.paced_waits = 0
+        self.commands_resent = 0
+        self._last_command: Float64MultiArray | None = None
         self.waiting = "first readings"  # what the next step waits for (diagnostics)
         self._latest: dict[str, tuple[float, object]] = {}
         self._reward: RewardInfo | None = None
@@ -173,9 +175,17 @@ class PolicyNode(Node):
         self.get_logger().warn(f"{key}: {exc}", throttle_duration_sec=2.0)
 
     def _on_joints(self, msg: JointState) -> None:
-        self._latest["joint_states"] = (stamp_seconds(msg.header.stamp), msg)
-        if self.tick == "lockstep":
-            self._try_step()
+        stamp = stamp_seconds(msg.header.stamp)
+        self._latest["joint_states"] = (stamp, msg)
+        if self.tick != "lockstep":
+            return
+        if stamp == self._done_stamp and self._last_command is not None:
+            # The simulator sent this instant again: it never got our command (e.g. sent
+            # before discovery had matched its subscription). Send it again.
+            self.commands_resent += 1
+            self.pub_cmd.publish(self._last_command)
+            return
+        self._try_step()
 
     def _on_extra(self, topic: str, msg: object) -> None:
         self._latest[topic] = (stamp_seconds(msg.header.stamp), msg)  # type: ignore[attr-defined]
@@ -305,7 +315,8 @@ class PolicyNode(Node):
 
     def _publish(self, targets: np.ndarray | None) -> None:
         if targets is not None:
-            self.pub_cmd.publish(messages.float_array(targets))
+            self._last_command = messages.float_array(targets)
+            self.pub_cmd.publish(self._last_command)
 
     def _episode_finished(self) -> None:
         ep = self.runner.finished[-1]
@@ -401,6 +412,7 @@ class PolicyNode(Node):
             "rejected_inputs": self.rejected_inputs,
             "skipped_steps": r.skipped_steps,
             "paced_waits": self.paced_waits,
+            "commands_resent": self.commands_resent,
             "learner_backlog": round(self.outbox.learner_backlog, 1),
         }
 

@@ -80,7 +80,9 @@ class RewardNode(Node):
         self.rejected = 0
         self.resets_done = 0
         self.resets_failed = 0
+        self.rewards_resent = 0
         self._last_stamp = -1.0
+        self._last_reward: Vector3Stamped | None = None
         self._reset_lock = threading.Lock()
         self._closing = threading.Event()
 
@@ -135,6 +137,7 @@ class RewardNode(Node):
         self.diag.values_from(
             lambda: {
                 "rewards_published": self.rewards_published,
+                "rewards_resent": self.rewards_resent,
                 "rejected_readings": self.rejected,
                 "resets_done": self.resets_done,
                 "resets_failed": self.resets_failed,
@@ -154,8 +157,19 @@ class RewardNode(Node):
 
     def _publish(self, stamp: object, t: float, r: StepReward) -> None:
         self._last_stamp = t
-        self.pub_reward.publish(messages.reward_msg(stamp, r.reward, r.terminated, r.success))
+        self._last_reward = messages.reward_msg(stamp, r.reward, r.terminated, r.success)
+        self.pub_reward.publish(self._last_reward)
         self.rewards_published += 1
+
+    def _repeat_if_resent(self, t: float) -> bool:
+        """The simulator sent an instant again because its loop stalled: whoever waits may
+        have missed this instant's reward (sent before discovery had matched), so send it
+        again. Returns whether ``t`` was the instant already answered."""
+        if t != self._last_stamp or self._last_reward is None:
+            return False
+        self.rewards_resent += 1
+        self.pub_reward.publish(self._last_reward)
+        return True
 
     # --- D'Claw ---------------------------------------------------------------------
     def _on_joints(self, msg: JointState) -> None:
@@ -165,7 +179,7 @@ class RewardNode(Node):
             self._reject("joint_states", exc)
             return
         self._joints = (stamp_seconds(msg.header.stamp), pos, vel)
-        if self.sync == "exact":
+        if self.sync == "exact" and not self._repeat_if_resent(self._joints[0]):
             self._compute_valve()
 
     def _on_valve(self, msg: JointState) -> None:
@@ -204,6 +218,8 @@ class RewardNode(Node):
         try:
             pos, quat = messages.read_pose(msg)
             t = stamp_seconds(msg.header.stamp)
+            if self._repeat_if_resent(t):
+                return
             self._upright = not minitaur_walk.is_terminated(quat)
             result = self.walk_task.compute(t, pos, quat)
         except ValueError as exc:
