@@ -108,12 +108,17 @@ def test_fall_latches_crouch_with_slow_ramp():
     assert out.mode is SafetyMode.FALLEN and "roll 0.70" in out.reason
     assert out.roll == pytest.approx(0.7)
     crouch = np.full(8, minitaur.EXTENSION_RANGE[0])
-    measured = STAND.copy()
+    # The crouch ramps from the last goal at the crouch speed (over the time since it),
+    # and never leads the measured angles by more than one period at the velocity limit.
+    measured, previous, t_prev = STAND.copy(), out.targets, 0.005
     for k in range(300):
-        out = safety.update(measured, UPRIGHT, now=0.01 + k * DT)  # upright again: still fallen
+        now = 0.01 + k * DT
+        out = safety.update(measured, UPRIGHT, now=now)  # upright again: still fallen
         assert out.mode is SafetyMode.FALLEN
-        assert np.all(np.abs(out.targets - measured) <= 0.5 * DT + 1e-12)
-        measured = out.targets
+        assert np.all(np.abs(out.targets - previous) <= 0.5 * (now - t_prev) + 1e-12)
+        lead = minitaur.LIMITS.max_velocity * safety.config.control_period_s
+        assert np.all(np.abs(out.targets - measured) <= lead + 1e-12)
+        measured, previous, t_prev = out.targets, out.targets, now
     assert np.allclose(measured, crouch)
     assert not safety.command(STAND, now=4.0)
     with pytest.raises(ValueError, match="still tilted"):

@@ -71,3 +71,25 @@ def test_normalized_actions_map_onto_the_box():
     np.testing.assert_allclose(LIM.denormalize(np.full(9, 7.0)), LIM.upper)  # clipped
     q = LIM.denormalize(np.linspace(-1, 1, 9))
     np.testing.assert_allclose(LIM.normalize(q), np.linspace(-1, 1, 9))
+
+
+def test_ramp_follows_the_previous_goal_not_the_lagging_servo():
+    period = 0.02
+    lagging = dclaw.NOMINAL_POSE.copy()  # the servo has not moved yet
+    goal, previous = None, None
+    for _ in range(5):
+        goal = LIM.ramp(lagging + 1.0, previous, lagging, period, period)
+        previous = goal
+    # Five periods at the velocity limit (not one period's step, which measuring against
+    # the lagging servo would allow)...
+    step = LIM.max_velocity * period
+    assert np.all(goal - dclaw.NOMINAL_POSE <= step * 5 + 1e-12)
+    # ...but never farther than one period's travel from where the joint really is.
+    assert np.all(np.abs(goal - lagging) <= step + 1e-12)
+    moving = dclaw.NOMINAL_POSE + 0.5 * step
+    goal = LIM.ramp(moving + 1.0, moving, moving, period, period, speed=0.1)
+    np.testing.assert_allclose(goal, LIM.clip(moving + 0.1 * period))
+    # A NaN reading holds the previous goal as the anchor.
+    nan = moving.copy()
+    nan[0] = np.nan
+    assert np.all(np.isfinite(LIM.ramp(moving, moving, nan, period, period)))

@@ -396,9 +396,8 @@ class DClawDriverCore:
         since = stamp - self._last_write
         dt = min(max(since, 1e-6), period)
         recent = self._last_goals is not None and since <= period
-        start = self._last_goals if recent else measured
-        goals = limits.safe_targets(self._desired, start, dt)
-        return limits.safe_targets(goals, measured, period)
+        previous = self._last_goals if recent else None
+        return limits.ramp(self._desired, previous, measured, dt, period)
 
     def _record(self, stamp: float, fresh: bool, goals: np.ndarray | None = None) -> DClawState:
         n = len(self._joint_ids)

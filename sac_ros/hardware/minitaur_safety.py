@@ -4,8 +4,9 @@ The Minitaur driver passes every policy command through :meth:`MinitaurSafety.co
 and, each control tick, the measured motor angles and the IMU orientation through
 :meth:`MinitaurSafety.update`, which returns the targets to send (or None: motors off).
 
-* Targets are clipped to the joint limits and rate-limited against the measured angles
-  (``JointLimits.safe_targets``); wrong sizes or non-finite values raise ValueError.
+* Targets are clipped to the joint limits and ramp from the last targets sent at the
+  velocity limit, never farther than one period's travel from the measured angles
+  (``JointLimits.ramp``); wrong sizes or non-finite values raise ValueError.
 * Fall detection: ``|roll|`` or ``|pitch|`` beyond ``fall_threshold_rad`` (from the IMU
   quaternion, x y z w as in sensor_msgs/Imu), or an orientation that is not a valid
   quaternion, latches mode ``fallen``: the legs ramp to ``crouch_pose`` at
@@ -133,6 +134,8 @@ class MinitaurSafety:
         self._desired: np.ndarray | None = None
         self._hold: np.ndarray | None = None
         self._last_command = -math.inf
+        self._goal: np.ndarray | None = None  # the last targets sent, and when
+        self._goal_time = -math.inf
         self._reason: str | None = None
         self.counts = {"commands": 0, "ignored_commands": 0, "falls": 0, "watchdog_trips": 0}
         self._last_roll_pitch = (math.nan, math.nan)
@@ -208,19 +211,37 @@ class MinitaurSafety:
             self._hold = cfg.limits.clip(np.where(np.isfinite(measured), measured, cfg.crouch_pose))
 
         mode = self._mode
+        speed = None
         if mode in (SafetyMode.ESTOP, SafetyMode.DISABLED):
-            targets = None
+            desired = None
         elif mode in (SafetyMode.FALLEN, SafetyMode.CROUCHING):
-            targets = cfg.crouch_limits.safe_targets(
-                cfg.crouch_pose, measured, cfg.control_period_s
-            )
+            desired, speed = cfg.crouch_pose, cfg.crouch_velocity
         elif mode is SafetyMode.RUNNING and self._desired is not None:
-            targets = cfg.limits.safe_targets(self._desired, measured, cfg.control_period_s)
+            desired = self._desired
         elif mode is SafetyMode.HOLDING and self._hold is not None:
-            targets = cfg.limits.safe_targets(self._hold, measured, cfg.control_period_s)
-        else:  # idle: hold where the legs are
-            targets = cfg.limits.safe_targets(measured, measured, cfg.control_period_s)
+            desired = self._hold
+        else:  # idle: hold where the legs are (or were last sent)
+            desired = np.where(np.isfinite(measured), measured, self._goal_or(measured))
+        targets = None if desired is None else self._ramp(desired, measured, now, speed)
         return SafetyOutput(targets, mode, roll, pitch, self._reason)
+
+    def _goal_or(self, fallback: np.ndarray) -> np.ndarray:
+        return self._goal if self._goal is not None else fallback
+
+    def _ramp(
+        self, desired: np.ndarray, measured: np.ndarray, now: float, speed: float | None
+    ) -> np.ndarray:
+        """Goals ramp from the last goal sent (JointLimits.ramp): the motors lag their
+        goals, so rate limiting against the measured angles alone would stall a loaded
+        leg halfway through a crouch."""
+        period = self.config.control_period_s
+        since = now - self._goal_time
+        recent = self._goal is not None and 0.0 <= since <= period
+        dt = min(max(since, 1e-6), period) if recent else period
+        previous = self._goal if recent else None
+        goals = self.config.limits.ramp(desired, previous, measured, dt, period, speed)
+        self._goal, self._goal_time = goals, now
+        return goals
 
     def _fall(self, reason: str) -> None:
         if self._mode in (SafetyMode.FALLEN, SafetyMode.ESTOP):

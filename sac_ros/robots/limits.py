@@ -7,7 +7,7 @@ faster than its velocity limit, whatever the policy, a message or a bug proposes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -88,3 +88,31 @@ class JointLimits:
         wanted = np.where(np.isfinite(proposed), proposed, here)
         step = self.max_velocity * dt
         return self.clip(np.clip(wanted, here - step, here + step))
+
+    def ramp(
+        self,
+        desired: np.ndarray,
+        previous_goal: np.ndarray | None,
+        measured: np.ndarray,
+        dt: float,
+        period: float,
+        speed: float | None = None,
+    ) -> np.ndarray:
+        """Goals for a position-controlled joint that lags its goal (drivers).
+
+        The goal moves from the previous goal at most ``max_velocity * dt`` (or ``speed``
+        when slower: a slow crouch), and never lies farther than ``max_velocity * period``
+        from the measured position, so a blocked joint cannot be wound up. Rate limiting
+        against the measured position alone would slow the joint to a crawl, as the
+        servo's own lag eats the allowed step every cycle. Without a previous goal the
+        ramp starts at the measured position; a non-finite measurement is replaced by the
+        previous goal.
+        """
+        measured = np.asarray(measured, dtype=np.float64)
+        start = measured if previous_goal is None else np.asarray(previous_goal, np.float64)
+        anchor = np.where(np.isfinite(measured), measured, start)
+        step = self
+        if speed is not None:
+            step = replace(self, max_velocity=np.minimum(self.max_velocity, speed))
+        goals = step.safe_targets(desired, start, dt)
+        return self.safe_targets(goals, anchor, period)
