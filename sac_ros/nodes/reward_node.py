@@ -29,8 +29,9 @@ import threading
 import time
 
 import numpy as np
+import rclpy
 from geometry_msgs.msg import PoseStamped, Vector3Stamped
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
@@ -60,20 +61,33 @@ class RewardNode(Node):
         self.robot = declare(self, "robot", "dclaw", "Robot: dclaw or minitaur")
         self.sync = declare(self, "sync", "exact", "exact (lockstep stamps) or latest")
         self.max_age = declare(
-            self, "max_sensor_age", 0.25, "Oldest joint reading used (s)", lo=0.01, hi=5.0,
+            self,
+            "max_sensor_age",
+            0.25,
+            "Oldest joint reading used (s)",
+            lo=0.01,
+            hi=5.0,
             read_only=False,
         )
         seed = declare(self, "seed", 0, "Seed of the reset distribution", lo=0, hi=2**31 - 1)
         self.reset_timeout = declare(
-            self, "reset_timeout", 10.0 if self.robot == "dclaw" else 600.0,
-            "Time limit of a reset (s): the valve motor's, or the person's", lo=0.5, hi=3600.0,
+            self,
+            "reset_timeout",
+            10.0 if self.robot == "dclaw" else 600.0,
+            "Time limit of a reset (s): the valve motor's, or the person's",
+            lo=0.5,
+            hi=3600.0,
         )
         self.auto_confirm = declare(
             self, "auto_confirm", False, "Minitaur: simulation places the robot upright itself"
         )
         target = declare(
-            self, "target_angle", dclaw_valve.TARGET_ANGLE, "D'Claw valve goal (rad)",
-            lo=-math.pi, hi=math.pi,
+            self,
+            "target_angle",
+            dclaw_valve.TARGET_ANGLE,
+            "D'Claw valve goal (rad)",
+            lo=-math.pi,
+            hi=math.pi,
         )
         self.rng = np.random.default_rng(seed)
         self.rewards_published = 0
@@ -87,26 +101,38 @@ class RewardNode(Node):
         self._closing = threading.Event()
 
         self.pub_reward = self.create_publisher(Vector3Stamped, "sac/reward", EVENT_QOS)
-        sensors = MutuallyExclusiveCallbackGroup()
-        resets = ReentrantCallbackGroup()
-        self.create_service(Trigger, "sac/reset", self._on_reset, callback_group=resets)
+        # sac/reset blocks until the world is ready, waiting on readings and replies this
+        # node receives; it is served by a second node with its own single-threaded
+        # executor thread, so this node's executor never blocks (a multi-threaded
+        # executor was measured to slow lockstep from ~200 to ~3 steps/s).
+        self.reset_node = rclpy.create_node(
+            f"{self.get_name()}_reset",
+            namespace=self.get_namespace(),
+            context=self.context,
+            use_global_arguments=False,
+        )
+        self.reset_node.create_service(Trigger, "sac/reset", self._on_reset)
+        self._reset_executor = SingleThreadedExecutor(context=self.context)
+        self._reset_executor.add_node(self.reset_node)
+        self._reset_thread = threading.Thread(
+            target=self._reset_executor.spin, name="reset", daemon=True
+        )
+        self._reset_thread.start()
         if self.robot == "dclaw":
             self.valve_task = DClawValveReward(target)
             self._joints: tuple[float, np.ndarray, np.ndarray] | None = None
             self._valve: tuple[float, float, object] | None = None
+            self.create_subscription(JointState, "joint_states", self._on_joints, SENSOR_QOS)
             self.create_subscription(
-                JointState, "joint_states", self._on_joints, SENSOR_QOS, callback_group=sensors
-            )
-            self.create_subscription(
-                JointState, "valve/joint_states", self._on_valve, SENSOR_QOS,
-                callback_group=sensors,
+                JointState,
+                "valve/joint_states",
+                self._on_valve,
+                SENSOR_QOS,
             )
             self.pub_valve = self.create_publisher(
                 Float64MultiArray, "valve/position_controller/commands", COMMAND_QOS
             )
-            self.torque_client = self.create_client(
-                SetBool, "valve/torque_enable", callback_group=resets
-            )
+            self.torque_client = self.create_client(SetBool, "valve/torque_enable")
             self.valve_reset = ValveReset(
                 set_torque=self._set_valve_torque,
                 command=lambda a: self.pub_valve.publish(messages.float_array(np.array([a]))),
@@ -120,17 +146,15 @@ class RewardNode(Node):
             self.walk_task = MinitaurWalkReward()
             self._upright = False
             self._confirmed = threading.Event()
+            self.create_subscription(PoseStamped, "mocap/pose", self._on_pose, SENSOR_QOS)
             self.create_subscription(
-                PoseStamped, "mocap/pose", self._on_pose, SENSOR_QOS, callback_group=sensors
-            )
-            self.create_subscription(
-                Float64MultiArray, "joint_position_controller/commands", self._on_command,
-                COMMAND_QOS, callback_group=sensors,
+                Float64MultiArray,
+                "joint_position_controller/commands",
+                self._on_command,
+                COMMAND_QOS,
             )
             self.create_service(Trigger, "sac/reset_done", self._on_reset_done)
-            self.place_client = self.create_client(
-                Trigger, "sim/place_upright", callback_group=resets
-            )
+            self.place_client = self.create_client(Trigger, "sim/place_upright")
         else:
             raise ValueError(f"robot must be dclaw or minitaur, got {self.robot!r}")
         self.diag = Diagnostics(self, "reward", hardware_id=self.robot)
@@ -256,16 +280,21 @@ class RewardNode(Node):
     def close(self) -> None:
         """Shutdown: a reset in progress gives up (and switches the valve motor off)."""
         self._closing.set()
+        self._reset_executor.shutdown(timeout_sec=5.0)
+        self._reset_thread.join(timeout=5.0)
+        if not self._reset_thread.is_alive():  # never destroy a node still being waited on
+            self.reset_node.destroy_node()
 
     # --- resets ---------------------------------------------------------------------
     def _call(self, client: object, request: object, timeout: float = 5.0) -> bool:
         if not client.wait_for_service(timeout_sec=timeout):  # type: ignore[attr-defined]
             return False
-        done = threading.Event()
         future = client.call_async(request)  # type: ignore[attr-defined]
-        future.add_done_callback(lambda _f: done.set())
-        if not done.wait(timeout):
-            return False
+        deadline = time.monotonic() + timeout
+        while not future.done():  # this node's executor completes it
+            if time.monotonic() > deadline or self._closing.is_set():
+                return False
+            time.sleep(0.002)
         result = future.result()
         return bool(result is not None and result.success)
 
@@ -287,7 +316,7 @@ class RewardNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    spin_node(RewardNode, args, threads=3)
+    spin_node(RewardNode, args)
 
 
 if __name__ == "__main__":
