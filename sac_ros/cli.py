@@ -29,7 +29,7 @@ from typing import Any
 from sac_ros.graph import OBS, ROBOTS, SIMS, build_graph, describe, robot_namespaces
 
 DEFAULT_STEPS = {"dclaw": 20_000, "minitaur": 100_000}
-DEMO_STEPS = 12_000
+DEMO_STEPS = 50_000  # about 8 minutes on a 2-core machine at ~110 steps/s (UTD 1)
 
 
 def _parse_value(text: str) -> Any:
