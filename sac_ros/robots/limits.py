@@ -12,6 +12,17 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 
+def finite_vector(values: np.ndarray, size: int, what: str) -> np.ndarray:
+    """``values`` as a float64 vector of ``size`` finite numbers, or a ValueError naming
+    ``what`` and the problem."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.shape != (size,):
+        raise ValueError(f"{what} must have shape ({size},), got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{what} must be finite, got {array}")
+    return array
+
+
 @dataclass(frozen=True)
 class JointLimits:
     """Position box and velocity limit for an ordered set of joints."""

@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from sac_ros.robots.limits import JointLimits
+from sac_ros.robots.limits import JointLimits, finite_vector
 
 LEG_NAMES: tuple[str, ...] = ("front_left", "back_left", "front_right", "back_right")
 NUM_LEGS = len(LEG_NAMES)
@@ -84,12 +84,7 @@ LIMITS = JointLimits(
 
 
 def _as_vector(values: np.ndarray, size: int, what: str) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.shape != (size,):
-        raise ValueError(f"{what} must have shape ({size},), got {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{what} must be finite, got {array}")
-    return array
+    return finite_vector(values, size, what)
 
 
 def joint_axis_sign(motor_index: int) -> float:

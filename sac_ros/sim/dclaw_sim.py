@@ -13,6 +13,7 @@ import mujoco
 import numpy as np
 
 from sac_ros.robots import dclaw
+from sac_ros.robots.limits import finite_vector
 from sac_ros.robots.models import model_path
 from sac_ros.sim.rendering import LazyRenderer
 
@@ -146,9 +147,4 @@ class DClawSim:
 
     @staticmethod
     def _check_joints(values: np.ndarray, what: str) -> np.ndarray:
-        array = np.asarray(values, dtype=np.float64)
-        if array.shape != (dclaw.NUM_JOINTS,):
-            raise ValueError(f"{what} must have shape ({dclaw.NUM_JOINTS},), got {array.shape}")
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{what} must be finite, got {array}")
-        return array
+        return finite_vector(values, dclaw.NUM_JOINTS, what)

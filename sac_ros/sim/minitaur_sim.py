@@ -14,6 +14,7 @@ import mujoco
 import numpy as np
 
 from sac_ros.robots import minitaur
+from sac_ros.robots.limits import finite_vector
 from sac_ros.robots.models import model_path
 from sac_ros.sim.rendering import LazyRenderer
 
@@ -156,9 +157,4 @@ class MinitaurSim:
 
     @staticmethod
     def _check_motors(values: np.ndarray, what: str) -> np.ndarray:
-        array = np.asarray(values, dtype=np.float64)
-        if array.shape != (minitaur.NUM_MOTORS,):
-            raise ValueError(f"{what} must have shape ({minitaur.NUM_MOTORS},), got {array.shape}")
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{what} must be finite, got {array}")
-        return array
+        return finite_vector(values, minitaur.NUM_MOTORS, what)

@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from sac_ros.robots import dclaw
+from sac_ros.robots.limits import finite_vector
 
 TARGET_ANGLE = 0.0  # rad: peg facing right
 CONTROL_RATE_HZ = dclaw.CONTROL_RATE_HZ
@@ -50,12 +51,7 @@ def _finite_scalar(value: float, what: str) -> float:
 
 
 def _joint_vector(values: np.ndarray, what: str) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.shape != (dclaw.NUM_JOINTS,):
-        raise ValueError(f"{what} must have shape ({dclaw.NUM_JOINTS},), got {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{what} must be finite, got {array}")
-    return array
+    return finite_vector(values, dclaw.NUM_JOINTS, what)
 
 
 def wrap_angle(angle: float) -> float:

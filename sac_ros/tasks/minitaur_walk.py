@@ -29,6 +29,7 @@ import math
 import numpy as np
 
 from sac_ros.robots import minitaur
+from sac_ros.robots.limits import finite_vector
 
 CONTROL_RATE_HZ = 50.0
 CONTROL_PERIOD = 1.0 / CONTROL_RATE_HZ
@@ -50,12 +51,7 @@ RESET_NOISE = 0.05  # rad, half-width of the uniform noise on swing and extensio
 
 
 def _vector(values: np.ndarray, size: int, what: str) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.shape != (size,):
-        raise ValueError(f"{what} must have shape ({size},), got {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{what} must be finite, got {array}")
-    return array
+    return finite_vector(values, size, what)
 
 
 def _scalar(value: float, what: str) -> float:
