@@ -4,6 +4,8 @@ and accept. Physics stays in DClawSim / MinitaurSim; this only names things unif
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from sac_ros.robots import dclaw, minitaur
@@ -13,20 +15,41 @@ from sac_ros.tasks import dclaw_valve, minitaur_walk
 
 
 class SimRobot:
-    """Base: a robot without valve or floating base."""
+    """A MuJoCo robot as a driver would present it: targets in, readings out.
+
+    Holds the physics wrapper (``self.sim``: DClawSim or MinitaurSim, which share
+    ``time``, ``set_targets``, ``step`` and ``data``) and what both adapters need: the
+    divergence check after each step, and resets that keep the clock running.
+    """
 
     joint_names: tuple[str, ...] = ()
     has_valve = False
     has_base = False
     valve_joint = ""
-    dt = 0.1
-    time = 0.0
+
+    def __init__(self, sim: DClawSim | MinitaurSim, seed: int) -> None:
+        self.sim = sim
+        self.rng = np.random.default_rng(seed)
+        self.dt = sim.dt
+
+    @property
+    def time(self) -> float:
+        return self.sim.time
 
     def set_targets(self, targets: np.ndarray) -> None:
-        raise NotImplementedError
+        self.sim.set_targets(targets)
 
     def step(self) -> None:
-        raise NotImplementedError
+        self.sim.step()
+        data = self.sim.data
+        if not (np.all(np.isfinite(data.qpos)) and np.all(np.isfinite(data.qvel))):
+            raise FloatingPointError(f"{type(self).__name__}: simulation diverged")
+
+    def _reset_keeping_clock(self, reset: Callable[[], None]) -> None:
+        """Run ``reset`` but keep the simulation time: stamps must never go backwards."""
+        t = self.sim.time if np.isfinite(self.sim.time) else 0.0
+        reset()
+        self.sim.data.time = t
 
     def recover(self) -> None:
         """Back to a valid state after the physics diverged."""
@@ -49,31 +72,15 @@ class DClawSimRobot(SimRobot):
     joint_names = dclaw.JOINT_NAMES
     has_valve = True
     valve_joint = dclaw.VALVE_JOINT
+    sim: DClawSim
 
     def __init__(self, seed: int = 0) -> None:
-        self.sim = DClawSim()
-        self.rng = np.random.default_rng(seed)
-        self.dt = self.sim.dt
+        super().__init__(DClawSim(), seed)
         self.recover()
 
-    @property
-    def time(self) -> float:  # type: ignore[override]
-        return self.sim.time
-
-    def set_targets(self, targets: np.ndarray) -> None:
-        self.sim.set_targets(targets)
-
-    def step(self) -> None:
-        self.sim.step()
-        state = np.concatenate([self.sim.joint_positions(), self.sim.joint_velocities()])
-        if not np.all(np.isfinite(state)):
-            raise FloatingPointError("D'Claw simulation diverged")
-
     def recover(self) -> None:
-        # Keep the clock running: stamps must never go backwards.
-        t = self.sim.time if hasattr(self, "sim") else 0.0
-        self.sim.reset(dclaw_valve.sample_initial_angle(self.rng))
-        self.sim.data.time = t
+        angle = dclaw_valve.sample_initial_angle(self.rng)
+        self._reset_keeping_clock(lambda: self.sim.reset(angle))
 
     def joint_positions(self) -> np.ndarray:
         return self.sim.joint_positions()
@@ -100,37 +107,22 @@ class DClawSimRobot(SimRobot):
 class MinitaurSimRobot(SimRobot):
     joint_names = minitaur.JOINT_NAMES
     has_base = True
+    sim: MinitaurSim
 
     def __init__(self, seed: int = 0) -> None:
-        self.sim = MinitaurSim()
-        self.rng = np.random.default_rng(seed)
-        self.dt = self.sim.dt
+        super().__init__(MinitaurSim(), seed)
         self.place_upright()
-
-    @property
-    def time(self) -> float:  # type: ignore[override]
-        return self.sim.time
-
-    def set_targets(self, targets: np.ndarray) -> None:
-        self.sim.set_targets(targets)
-
-    def step(self) -> None:
-        self.sim.step()
-        if not np.all(np.isfinite(self.sim.data.qpos)):
-            raise FloatingPointError("Minitaur simulation diverged")
 
     def place_upright(self) -> None:
         """What the person in the loop does: stand the robot up where it is."""
-        t = self.sim.time if np.isfinite(self.sim.time) else 0.0
         pos, _ = self.sim.base_pose()
         xy = (float(pos[0]), float(pos[1])) if np.all(np.isfinite(pos)) else (0.0, 0.0)
-        self.sim.reset(minitaur_walk.sample_reset_pose(self.rng), position=xy)
-        self.sim.data.time = t
+        pose = minitaur_walk.sample_reset_pose(self.rng)
+        self._reset_keeping_clock(lambda: self.sim.reset(pose, position=xy))
 
     def recover(self) -> None:
-        t = self.sim.time if np.isfinite(self.sim.time) else 0.0
-        self.sim.reset(minitaur_walk.sample_reset_pose(self.rng))
-        self.sim.data.time = t
+        pose = minitaur_walk.sample_reset_pose(self.rng)
+        self._reset_keeping_clock(lambda: self.sim.reset(pose))
 
     def joint_positions(self) -> np.ndarray:
         return self.sim.motor_angles()
