@@ -59,7 +59,6 @@ class GraphRun:
                 spec.parameters["stats_file"] = str(self.stats_path(spec.namespace))
         self.graph = GraphProcesses(self.nodes, log_dir=tmp / "logs")
         self.diag: dict[str, dict[str, str]] = {}
-        self.levels: dict[str, int] = {}
         self.commands: list[tuple[float, np.ndarray]] = []
         self.positions: list[tuple[float, np.ndarray]] = []
         self.watch_commands = watch_commands
@@ -100,8 +99,6 @@ class GraphRun:
             # "sac_ros: policy (/dclaw/policy)" -> "/dclaw/policy"
             key = s.name.rsplit("(", 1)[-1].rstrip(")")
             self.diag[key] = {kv.key: kv.value for kv in s.values}
-            level = s.level
-            self.levels[key] = level[0] if isinstance(level, bytes) else int(level)
 
     def value(self, node: str, key: str, default: float = 0.0) -> float:
         try:
