@@ -34,7 +34,7 @@ def _check_clean_run(run: GraphRun, codes: dict[str, int]) -> None:
         assert stats["delivered_on_shutdown"]
         assert len([v for v in stats["versions_used"] if v >= 0]) >= 2, stats["versions_used"]
         assert stats["episodes"] >= 2  # so at least one reset went through sac/reset
-        assert stats["rejected_inputs"] == 0
+        assert stats["rejected_inputs"] == 0, stats["last_rejection"]
     assert ckpt["updates"] > 0
 
 

@@ -116,6 +116,7 @@ class PolicyNode(Node):
         self.policies_received = 0
         self.policies_rejected = 0
         self.rejected_inputs = 0
+        self.last_rejection = ""  # "<input>: <reason>" of the latest rejection (diagnostics)
         self.paced_waits = 0
         self.commands_resent = 0
         self._last_command: Float64MultiArray | None = None
@@ -171,6 +172,7 @@ class PolicyNode(Node):
     # --- inputs ---------------------------------------------------------------------
     def _reject(self, key: str, exc: Exception) -> None:
         self.rejected_inputs += 1
+        self.last_rejection = f"{key}: {exc}"
         self.diag.problem(key, WARN, f"{key}: {exc}")
         self.get_logger().warn(f"{key}: {exc}", throttle_duration_sec=2.0)
 
@@ -410,6 +412,7 @@ class PolicyNode(Node):
             "transitions_dropped": self.outbox.dropped,
             "transitions_resent": self.outbox.resent,
             "rejected_inputs": self.rejected_inputs,
+            "last_rejection": self.last_rejection,
             "skipped_steps": r.skipped_steps,
             "paced_waits": self.paced_waits,
             "commands_resent": self.commands_resent,

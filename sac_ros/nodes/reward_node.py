@@ -50,7 +50,7 @@ from sac_ros.nodes.common import (
     stamp_seconds,
 )
 from sac_ros.robots import dclaw, minitaur
-from sac_ros.runtime.resets import ValveReset
+from sac_ros.runtime.resets import ValveSettle
 from sac_ros.runtime.rewards import DClawValveReward, MinitaurWalkReward, StepReward
 from sac_ros.tasks import dclaw_valve, minitaur_walk
 
@@ -133,15 +133,13 @@ class RewardNode(Node):
                 Float64MultiArray, "valve/position_controller/commands", COMMAND_QOS
             )
             self.torque_client = self.create_client(SetBool, "valve/torque_enable")
-            self.valve_reset = ValveReset(
-                set_torque=self._set_valve_torque,
-                command=lambda a: self.pub_valve.publish(messages.float_array(np.array([a]))),
-                read_angle=lambda: None if self._valve is None else self._valve[1],
-                timeout=self.reset_timeout,
-                # Settle and timeout in the node's time: simulation time in lockstep.
-                clock=self._now,
-                aborted=self._closing.is_set,
-            )
+            # A reset in progress: judged on every valve reading, in the reading's time
+            # (lockstep simulation runs far faster than real time; sampling the latest
+            # reading from the reset thread would miss most instants).
+            self._settle: ValveSettle | None = None
+            self._settle_lock = threading.Lock()
+            self._settled = threading.Event()
+            self._settle_outcome: tuple[bool, str] = (False, "")
         elif self.robot == "minitaur":
             self.walk_task = MinitaurWalkReward()
             self._upright = False
@@ -167,12 +165,6 @@ class RewardNode(Node):
                 "resets_failed": self.resets_failed,
             }
         )
-
-    def _now(self) -> float:
-        """Exact sync (lockstep): the latest reading's stamp is the simulation's time."""
-        if self.sync == "exact":
-            return self._valve[0] if self._valve is not None else 0.0
-        return self.get_clock().now().nanoseconds * 1e-9
 
     def _reject(self, what: str, exc: Exception) -> None:
         self.rejected += 1
@@ -213,6 +205,7 @@ class RewardNode(Node):
             self._reject("valve/joint_states", exc)
             return
         self._valve = (stamp_seconds(msg.header.stamp), float(pos[0]), msg.header.stamp)
+        self._observe_reset(self._valve[0], self._valve[1])
         self._compute_valve()
 
     def _compute_valve(self) -> None:
@@ -227,6 +220,46 @@ class RewardNode(Node):
             self._reject("joint_states", ValueError("joint reading too old for the reward"))
             return
         self._publish(stamp, t_valve, self.valve_task.compute(angle, pos, vel))
+
+    def _command_valve(self, angle: float) -> None:
+        self.pub_valve.publish(messages.float_array(np.array([angle])))
+
+    def _observe_reset(self, t: float, angle: float) -> None:
+        """Executor thread: each valve reading during a reset drives and judges it."""
+        with self._settle_lock:
+            settle = self._settle
+            if settle is None:
+                return
+            self._command_valve(settle.target)
+            outcome = settle.observe(t, angle)
+            if outcome is not None:
+                self._settle, self._settle_outcome = None, outcome
+                self._settled.set()
+
+    def _valve_reset(self, target: float) -> tuple[bool, str]:
+        """Reset thread: valve motor on, wait for the verdict of the readings, motor off."""
+        if not self._set_valve_torque(True):
+            if self._closing.is_set():
+                return False, "reset aborted: shutting down"
+            return False, "valve motor did not accept torque on"
+        # Wall-clock bound too: simulated time stands still if the simulator dies.
+        wall = self.reset_timeout + (0.0 if self.sync == "latest" else 60.0)
+        self._settled.clear()
+        with self._settle_lock:
+            self._settle = ValveSettle(target, timeout=self.reset_timeout)
+        self._command_valve(target)
+        try:
+            deadline = time.monotonic() + wall
+            while not self._settled.wait(0.05):
+                if self._closing.is_set():
+                    return False, "reset aborted: shutting down"
+                if time.monotonic() > deadline:
+                    return False, f"no valve verdict within {wall:.0f} s (readings stopped?)"
+            return self._settle_outcome
+        finally:
+            with self._settle_lock:
+                self._settle = None
+            self._set_valve_torque(False)
 
     def _set_valve_torque(self, on: bool) -> bool:
         return self._call(self.torque_client, SetBool.Request(data=on))
@@ -301,7 +334,7 @@ class RewardNode(Node):
     def _on_reset(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
         with self._reset_lock:
             if self.robot == "dclaw":
-                ok, message = self.valve_reset.run(dclaw_valve.sample_initial_angle(self.rng))
+                ok, message = self._valve_reset(dclaw_valve.sample_initial_angle(self.rng))
             else:
                 ok, message = self._minitaur_reset()
         if ok:
