@@ -9,7 +9,13 @@ the target against environment steps) and prints one JSON line last, with the cu
 the first budget at which each implementation reaches 80% success (mean over seeds).
 
     python bench/dclaw_learning.py                       # 3 seeds x 50k steps (hours)
+    python bench/dclaw_learning.py --jobs 6 --threads 2   # the six runs side by side
     python bench/dclaw_learning.py --seeds 0 --steps 4000 --eval-every 2000   # smoke run
+    python bench/dclaw_learning.py --merge               # curves from the rows written so far
+
+Each run appends its evaluations to ``<rows>/<impl>-seed<N>.jsonl`` as it goes, so a run
+cut short still leaves its curve up to its last evaluation, and ``--merge`` reports the
+steps that every run reached.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import argparse
 import json
 import math
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,7 +66,10 @@ def evaluate(env: gym.Env, policy: Policy, episodes: int) -> dict[str, float]:
     }
 
 
-def run_sac_ros(seed: int, args: argparse.Namespace) -> list[dict[str, float]]:
+Row = dict[str, float]
+
+
+def run_sac_ros(seed: int, args: argparse.Namespace, record: Callable[[Row], None]) -> None:
     env = gym.make(ENV_ID, episode_steps=args.episode_steps)
     eval_env = gym.make(ENV_ID, episode_steps=args.episode_steps)
     spec = ObsSpec.from_space(env.observation_space)
@@ -66,22 +77,20 @@ def run_sac_ros(seed: int, args: argparse.Namespace) -> list[dict[str, float]]:
     config = SACConfig(seed=seed, warmup_steps=args.warmup, device="cpu")
     agent = SACAgent(spec, action_dim, config)
     buffer = ReplayBuffer(spec, action_dim, min(config.buffer_size, args.steps + 1), seed=seed)
-    rows = [{"step": 0.0, **evaluate(eval_env, lambda o: agent.act(o, True), args.eval_episodes)}]
+    record({"step": 0.0, **evaluate(eval_env, lambda o: agent.act(o, True), args.eval_episodes)})
     started = time.perf_counter()
 
-    def on_eval(row: dict[str, float]) -> None:
+    def on_eval(row: Row) -> None:
         result = evaluate(eval_env, lambda o: agent.act(o, True), args.eval_episodes)
-        rows.append({"step": row["step"], **result, "wall_s": time.perf_counter() - started})
-        print(f"  sac_ros seed {seed} step {int(row['step'])}: {result}", flush=True)
+        record({"step": row["step"], **result, "wall_s": time.perf_counter() - started})
 
     train(
         env, agent, buffer, args.steps, eval_env=eval_env, eval_every=args.eval_every,
         eval_episodes=1, seed=seed, on_eval=on_eval,
     )  # fmt: skip
-    return rows
 
 
-def run_sb3(seed: int, args: argparse.Namespace) -> list[dict[str, float]]:
+def run_sb3(seed: int, args: argparse.Namespace, record: Callable[[Row], None]) -> None:
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
 
@@ -97,7 +106,7 @@ def run_sb3(seed: int, args: argparse.Namespace) -> list[dict[str, float]]:
     def policy(obs: np.ndarray) -> np.ndarray:
         return model.predict(obs, deterministic=True)[0]
 
-    rows = [{"step": 0.0, **evaluate(eval_env, policy, args.eval_episodes)}]
+    record({"step": 0.0, **evaluate(eval_env, policy, args.eval_episodes)})
     started = time.perf_counter()
 
     class EvalCallback(BaseCallback):
@@ -105,13 +114,37 @@ def run_sb3(seed: int, args: argparse.Namespace) -> list[dict[str, float]]:
             step = self.num_timesteps
             if step % args.eval_every == 0 or step == args.steps:
                 result = evaluate(eval_env, policy, args.eval_episodes)
-                elapsed = time.perf_counter() - started
-                rows.append({"step": float(step), **result, "wall_s": elapsed})
-                print(f"  sb3     seed {seed} step {step}: {result}", flush=True)
+                record({"step": float(step), **result, "wall_s": time.perf_counter() - started})
             return True
 
     model.learn(total_timesteps=args.steps, callback=EvalCallback())
-    return rows
+
+
+RUNNERS = {"sac_ros": run_sac_ros, "sb3": run_sb3}
+
+
+def rows_path(rows: Path, name: str, seed: int) -> Path:
+    return rows / f"{name}-seed{seed}.jsonl"
+
+
+def run_one(name: str, seed: int, args: argparse.Namespace) -> None:
+    """One implementation, one seed; each evaluation is appended to its rows file."""
+    path = rows_path(args.rows, name, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+
+    def record(row: Row) -> None:
+        with path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(f"  {name} seed {seed}: {row}", file=sys.stderr, flush=True)
+
+    RUNNERS[name](seed, args, record)
+
+
+def read_rows(path: Path) -> list[Row]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def first_budget(curve: list[dict[str, float]]) -> float | None:
@@ -121,10 +154,11 @@ def first_budget(curve: list[dict[str, float]]) -> float | None:
     return None
 
 
-def aggregate(runs: list[list[dict[str, float]]]) -> list[dict[str, float]]:
-    """Per evaluation step: mean/min/max over seeds of success and median error."""
+def aggregate(runs: list[list[Row]]) -> list[Row]:
+    """Per evaluation step that every run reached: mean/min/max over seeds of success and
+    median error."""
     curve = []
-    for points in zip(*runs, strict=True):
+    for points in zip(*runs, strict=False):
         success = [p["success"] for p in points]
         error = [p["median_error"] for p in points]
         curve.append({
@@ -171,6 +205,41 @@ def plot(curves: dict[str, list[dict[str, float]]], path: Path, seeds: list[int]
     plt.close(fig)
 
 
+def run_all(args: argparse.Namespace) -> None:
+    """Every (implementation, seed) run: in this process, or ``--jobs`` at a time as
+    child processes (interleaved per seed, so both implementations see the same load)."""
+    order = [(name, seed) for seed in args.seeds for name in args.impl]
+    if args.jobs <= 1:
+        for name, seed in order:
+            run_one(name, seed, args)
+        return
+    common = [
+        "--steps", str(args.steps), "--eval-every", str(args.eval_every),
+        "--eval-episodes", str(args.eval_episodes), "--episode-steps", str(args.episode_steps),
+        "--warmup", str(args.warmup), "--threads", str(args.threads), "--rows", str(args.rows),
+    ]  # fmt: skip
+    running: list[subprocess.Popen] = []
+    failed = []
+    for name, seed in order:
+        while len(running) >= args.jobs:
+            time.sleep(1.0)
+            running = _reap(running, failed)
+        cmd = [sys.executable, __file__, "--run-one", name, str(seed), *common]
+        running.append(subprocess.Popen(cmd))
+    while running:
+        time.sleep(1.0)
+        running = _reap(running, failed)
+    if failed:
+        raise SystemExit(f"runs failed: {failed}")
+
+
+def _reap(running: list[subprocess.Popen], failed: list[str]) -> list[subprocess.Popen]:
+    for proc in running:
+        if proc.poll() is not None and proc.returncode != 0:
+            failed.append(" ".join(proc.args[2:5]))  # type: ignore[index]
+    return [p for p in running if p.poll() is None]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -182,25 +251,33 @@ def main() -> None:
     parser.add_argument("--impl", nargs="+", choices=IMPLEMENTATIONS, default=list(IMPLEMENTATIONS))
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/dclaw_learning.png"))
+    parser.add_argument("--rows", type=Path, default=Path("runs/bench/dclaw_learning_rows"))
+    parser.add_argument("--jobs", type=int, default=1, help="runs side by side (processes)")
+    parser.add_argument("--merge", action="store_true", help="only merge the rows written")
+    parser.add_argument("--run-one", nargs=2, metavar=("IMPL", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.steps < 1 or args.eval_every < 1 or args.eval_episodes < 1:
         parser.error("--steps, --eval-every and --eval-episodes must be positive")
     torch.set_num_threads(args.threads)
 
-    runners = {"sac_ros": run_sac_ros, "sb3": run_sb3}
-    runs: dict[str, list[list[dict[str, float]]]] = {name: [] for name in args.impl}
-    wall: dict[str, list[float]] = {name: [] for name in args.impl}
-    for seed in args.seeds:  # interleaved per seed, so both see the same machine load
-        for name in args.impl:
-            print(f"{name} seed {seed}", flush=True)
-            started = time.perf_counter()
-            runs[name].append(runners[name](seed, args))
-            wall[name].append(time.perf_counter() - started)
-
+    if args.run_one:
+        name, seed = args.run_one
+        run_one(name, int(seed), args)
+        return
+    if not args.merge:
+        run_all(args)
+    runs = {n: [read_rows(rows_path(args.rows, n, s)) for s in args.seeds] for n in args.impl}
+    if min(len(r) for rs in runs.values() for r in rs) == 0:
+        raise SystemExit(f"some run has no evaluation yet in {args.rows}")
+    speed = {  # environment steps per second of each run, learning and evaluations included
+        name: [r[-1]["step"] / r[-1]["wall_s"] for r in rs if "wall_s" in r[-1]]
+        for name, rs in runs.items()
+    }
     curves = {name: aggregate(r) for name, r in runs.items()}
     plot(curves, args.out, args.seeds)
     record = {
         "benchmark": "dclaw_learning",
+        "complete": all(c[-1]["step"] >= args.steps for c in curves.values()),
         "env": ENV_ID,
         "seeds": args.seeds,
         "steps": args.steps,
@@ -214,12 +291,22 @@ def main() -> None:
             "first_step_at_80pct_success": first_budget(curve),
             "final_success": final["success"],
             "final_median_error": final["median_error"],
-            "steps_per_s": round(args.steps / float(np.mean(wall[name])), 1),
+            "steps_per_s": round(float(np.mean(speed[name])), 1) if speed[name] else None,
             "curve": [
                 {k: (round(v, 4) if math.isfinite(v) else None) for k, v in p.items()}
                 for p in curve
             ],
         }
+    if set(curves) == set(IMPLEMENTATIONS):
+        # At equal steps (mean over seeds): success no lower, median error no higher.
+        record["sac_ros_at_least_as_good"] = [
+            {
+                "step": a["step"],
+                "success": a["success"] >= b["success"],
+                "median_error": a["median_error"] <= b["median_error"],
+            }
+            for a, b in zip(curves["sac_ros"], curves["sb3"], strict=False)
+        ]
     print(json.dumps(record, sort_keys=True))
 
 

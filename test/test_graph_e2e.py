@@ -35,6 +35,7 @@ def _check_clean_run(run: GraphRun, codes: dict[str, int]) -> None:
         assert len([v for v in stats["versions_used"] if v >= 0]) >= 2, stats["versions_used"]
         assert stats["episodes"] >= 2  # so at least one reset went through sac/reset
         assert stats["rejected_inputs"] == 0, stats["last_rejection"]
+        assert stats["transitions_discarded"] == 0
     assert ckpt["updates"] > 0
 
 
@@ -91,7 +92,11 @@ def test_learner_killed_and_resumed_while_the_robot_keeps_acting(tmp_path):
     assert ckpt["updates"] >= before["updates"]
 
 
-def test_sigint_stops_everything_within_seconds(tmp_path):
+@pytest.mark.parametrize("executor", ["events", "single"])
+def test_sigint_stops_everything_within_seconds(tmp_path, monkeypatch, executor):
+    # Nodes spin rclpy's EventsExecutor by default; the SingleThreadedExecutor stays a
+    # working fallback (SAC_ROS_EXECUTOR=single).
+    monkeypatch.setenv("SAC_ROS_EXECUTOR", executor)
     with GraphRun(tmp_path, "dclaw", "state") as run:
         ns = run.namespaces[0]
         run.spin_until(lambda: run.published(ns) >= 300, 120, "300 steps")
@@ -100,4 +105,7 @@ def test_sigint_stops_everything_within_seconds(tmp_path):
         took = time.monotonic() - start
     assert all(code == 0 for code in codes.values()), codes
     assert took < 30, took
+    expected = {"events": "EventsExecutor", "single": "SingleThreadedExecutor"}[executor]
+    for log in (tmp_path / "logs").glob("*.log"):
+        assert f"spinning on {expected}" in log.read_text(), log.name
     assert (run.run_dir / "checkpoint" / "manifest.json").exists()

@@ -133,3 +133,61 @@ def test_pixel_io_builds_the_papers_observation():
     assert obs["image"].shape == (32, 32, 3) and obs["proprio"].shape == (18,)
     with pytest.raises(ValueError, match="image"):
         io.observation(Snapshot(0.0, np.zeros(9), np.zeros(9), {"image": img[:16]}))
+
+
+def test_deferred_rewards_file_transitions_in_order_when_they_arrive():
+    runner = _runner(steps=3, defer_rewards=True)
+    runner.set_actor(_policy())
+    runner.step(_snap(0.0), None)
+    out = runner.step(_snap(0.1), None)  # acts at once, the transition waits for its reward
+    assert out.acted and runner.outbox.next_seq == 0 and runner.awaiting_rewards == 1
+    runner.step(_snap(0.2), None)
+    runner.add_reward(RewardInfo(0.1, -1.0, False, False))
+    runner.add_reward(RewardInfo(0.1, -1.0, False, False))  # a repeat: ignored
+    assert runner.outbox.next_seq == 1 and runner.awaiting_rewards == 1
+    out = runner.step(_snap(0.3), None)  # the time limit needs no reward to end the episode
+    assert out.episode_over and out.transition.truncated and runner.phase is Phase.RESETTING
+    assert runner.settled_episodes() == []  # its last rewards are still on their way
+    runner.add_reward(RewardInfo(0.2, -2.0, False, False))
+    runner.add_reward(RewardInfo(0.3, -3.0, False, True))
+    assert [e.ret for e in runner.settled_episodes()] == [-6.0]
+    assert runner.settled_episodes()[0].success
+    rewards = [t.reward for _, t in runner.outbox.take(10)]
+    assert rewards == [-1.0, -2.0, -3.0] and runner.discarded_transitions == 0
+
+
+def test_a_deferred_reward_may_arrive_before_its_reading_is_acted_on():
+    runner = _runner(steps=10, defer_rewards=True)
+    runner.set_actor(_policy())
+    runner.step(_snap(0.0), None)
+    runner.add_reward(RewardInfo(0.1, -1.0, False, False))  # the reward node was quicker
+    runner.step(_snap(0.1), None)
+    assert runner.awaiting_rewards == 0
+    assert [t.reward for _, t in runner.outbox.take(10)] == [-1.0]
+
+
+def test_a_lost_deferred_reward_discards_only_its_transition():
+    runner = _runner(steps=10, defer_rewards=True)
+    runner.set_actor(_policy())
+    for k in range(4):
+        runner.step(_snap(0.1 * k), None)
+    runner.add_reward(RewardInfo(0.1 * 3, -3.0, False, False))  # 0.1 and 0.2 never came
+    assert runner.discarded_transitions == 2 and runner.outbox.next_seq == 1
+    assert runner.awaiting_rewards == 0
+
+
+def test_tasks_that_can_terminate_refuse_to_defer():
+    with pytest.raises(ValueError, match="cannot be deferred"):
+        PolicyRunner(make_task_io("minitaur"), Outbox("s", 10), episode_steps=5, defer_rewards=True)
+
+
+def test_a_lost_reward_then_an_early_one_keeps_the_loop_going():
+    runner = _runner(steps=10, defer_rewards=True)
+    runner.set_actor(_policy())
+    runner.step(_snap(0.0), None)
+    runner.step(_snap(0.1), None)  # its reward (0.1) is lost on the way
+    runner.add_reward(RewardInfo(0.2, -2.0, False, False))  # before the policy acted on 0.2
+    assert runner.discarded_transitions == 1 and runner.awaiting_rewards == 0
+    runner.step(_snap(0.2), None)
+    assert runner.awaiting_rewards == 0
+    assert [t.reward for _, t in runner.outbox.take(10)] == [-2.0]

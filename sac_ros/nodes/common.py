@@ -13,11 +13,14 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.clock import Clock, ClockType
+from rclpy.context import Context
 from rclpy.executors import (
+    Executor,
     ExternalShutdownException,
     MultiThreadedExecutor,
     SingleThreadedExecutor,
 )
+from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
@@ -171,8 +174,9 @@ def spin_node(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     node = factory()
-    executor = MultiThreadedExecutor(threads) if threads > 1 else SingleThreadedExecutor()
+    executor = MultiThreadedExecutor(threads) if threads > 1 else make_executor()
     executor.add_node(node)
+    node.get_logger().info(f"spinning on {type(executor).__name__}")
     try:
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
@@ -186,6 +190,18 @@ def spin_node(
         node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+
+
+def make_executor(context: Context | None = None) -> Executor:
+    """The executor a node's process spins: rclpy's EventsExecutor (C++, event-driven) or
+    its SingleThreadedExecutor (rebuilds a wait set in Python on every spin), chosen with
+    SAC_ROS_EXECUTOR=events|single."""
+    kind = os.environ.get("SAC_ROS_EXECUTOR", "events")
+    if kind == "events":
+        return EventsExecutor(context=context)
+    if kind == "single":
+        return SingleThreadedExecutor(context=context)
+    raise ValueError(f"SAC_ROS_EXECUTOR must be events or single, got {kind!r}")
 
 
 def spin_until(node: Node, done: Callable[[], bool], timeout: float) -> bool:

@@ -158,7 +158,8 @@ class MujocoSimNode(Node):
 
     def publish_readings(self) -> None:
         stamp = Time(nanoseconds=int(round(self.sim.time * 1e9))).to_msg()
-        self.pub_clock.publish(Clock(clock=stamp))
+        if self.pub_clock.get_subscription_count():  # use_sim_time nodes (readings carry it too)
+            self.pub_clock.publish(Clock(clock=stamp))
         js = messages.joint_state(
             self.names, self.sim.joint_positions(), self.sim.joint_velocities(),
             self.sim.joint_efforts(),

@@ -112,7 +112,11 @@ class PolicyNode(Node):
             deterministic=deterministic,
             noise=SmoothedNoise(self.io.action_dim, smoothing, rng),
             rng=rng,
+            # Lockstep, episodes ended by the time limit only: act on a reading at once;
+            # its reward (computed meanwhile by the reward node) completes the transition.
+            defer_rewards=self.tick == "lockstep" and not self.io.can_terminate,
         )
+        self._episodes_announced = 0
         self.policies_received = 0
         self.policies_rejected = 0
         self.rejected_inputs = 0
@@ -200,7 +204,16 @@ class PolicyNode(Node):
         except ValueError as exc:
             self._reject("reward", exc)
             return
-        self._reward = RewardInfo(stamp, reward, terminated, success)
+        info = RewardInfo(stamp, reward, terminated, success)
+        if self.runner.defer_rewards:
+            try:
+                self.runner.add_reward(info)
+            except ValueError as exc:
+                self._reject("reward", exc)
+            self._announce_episodes()
+            self._try_step()  # a step may have waited for this reward
+            return
+        self._reward = info
         if self.tick == "lockstep":
             self._try_step()
 
@@ -285,6 +298,11 @@ class PolicyNode(Node):
             self.waiting = "the learner (update backlog)"
             self.paced_waits += 1
             return  # _on_ack retries when the learner catches up
+        if self.runner.defer_rewards and self.runner.awaiting_rewards:
+            # One reward in flight at most: the reward node runs beside the policy, never
+            # more than a step behind it (or its best-effort readings would overflow).
+            self.waiting = "sac/reward of the previous step"
+            return
         try:
             snap = self._snapshot()
         except ValueError as exc:
@@ -293,7 +311,11 @@ class PolicyNode(Node):
             return
         if snap is None:
             return
-        needs_reward = self.runner.phase is Phase.RUNNING and self.runner.has_pending
+        needs_reward = (
+            self.runner.phase is Phase.RUNNING
+            and self.runner.has_pending
+            and not self.runner.defer_rewards
+        )
         reward = self._reward_for(snap.stamp) if needs_reward else None
         if needs_reward and reward is None:
             if self.tick == "lockstep":
@@ -320,14 +342,20 @@ class PolicyNode(Node):
             self._last_command = messages.float_array(targets)
             self.pub_cmd.publish(self._last_command)
 
-    def _episode_finished(self) -> None:
-        ep = self.runner.finished[-1]
+    def _announce_episodes(self) -> None:
+        """sac/episode for each finished episode once all its rewards are in."""
+        settled = self.runner.settled_episodes()
         version = self.runner.actor.version if self.runner.actor is not None else -1
-        self.pub_episode.publish(
-            messages.float_array(
-                np.array([ep.episode, ep.ret, ep.steps, float(ep.success), version])
+        for ep in settled[self._episodes_announced :]:
+            self.pub_episode.publish(
+                messages.float_array(
+                    np.array([ep.episode, ep.ret, ep.steps, float(ep.success), version])
+                )
             )
-        )
+        self._episodes_announced = max(self._episodes_announced, len(settled))
+
+    def _episode_finished(self) -> None:
+        self._announce_episodes()
         if not self.reset_client.service_is_ready():
             self.get_logger().warn("sac/reset is not available; waiting", throttle_duration_sec=5)
         self._reset_future = self.reset_client.call_async(Trigger.Request())
@@ -414,6 +442,8 @@ class PolicyNode(Node):
             "rejected_inputs": self.rejected_inputs,
             "last_rejection": self.last_rejection,
             "skipped_steps": r.skipped_steps,
+            "transitions_discarded": r.discarded_transitions,
+            "awaiting_rewards": r.awaiting_rewards,
             "paced_waits": self.paced_waits,
             "commands_resent": self.commands_resent,
             "learner_backlog": round(self.outbox.learner_backlog, 1),

@@ -15,11 +15,19 @@ Episode life cycle::
 
 While RESETTING the runner holds the robot at its safe pose; the node asks the reward /
 reset node (``sac/reset``) to reset the world and calls :meth:`reset_done` after.
+
+Deferred rewards (``defer_rewards``, for lockstep simulation of a task whose episodes only
+end by their time limit): the runner acts on a new snapshot at once, and the transition
+that ends at it waits for its reward (:meth:`add_reward`, matched by stamp). The reward is
+computed elsewhere (the reward node) in parallel with the action instead of before it.
+A task whose reward can end the episode must not defer: its next action depends on it.
 """
 
 from __future__ import annotations
 
 import enum
+import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -57,6 +65,7 @@ class TaskIO(Protocol):
     action_dim: int
     layout: str  # the ObsSpec JSON the policy must have been trained for
     safe_pose: np.ndarray
+    can_terminate: bool  # the reward can end an episode (a fall), not only the time limit
 
     def observation(self, snap: Snapshot) -> Observation: ...
 
@@ -116,6 +125,7 @@ class PolicyRunner:
         noise: Any = None,
         rng: np.random.Generator | None = None,
         random_until_policy: bool = True,
+        defer_rewards: bool = False,
     ) -> None:
         if episode_steps < 1:
             raise ValueError("episode_steps must be at least 1")
@@ -126,6 +136,9 @@ class PolicyRunner:
         self.noise = noise  # SmoothedNoise (None: white noise inside the actor)
         self.rng = rng or np.random.default_rng()
         self.random_until_policy = random_until_policy
+        if defer_rewards and io.can_terminate:
+            raise ValueError("rewards cannot be deferred for a task whose reward ends episodes")
+        self.defer_rewards = defer_rewards
         self.actor: Actor | None = None
         self.phase = Phase.WAITING
         self.current = EpisodeStats()
@@ -135,6 +148,11 @@ class PolicyRunner:
         self.versions_used: set[int] = set()
         self._pending: tuple[Observation, np.ndarray] | None = None
         self._last_targets: np.ndarray | None = None
+        # Transitions on their way to the outbox, oldest first, filed in order as soon as
+        # their reward is in: [stamp, transition, its episode's stats, reward or None].
+        self._unrewarded: deque[list[Any]] = deque()
+        self._early: RewardInfo | None = None  # deferred: came before its reading was acted on
+        self._last_stamp = -math.inf
 
     @property
     def has_pending(self) -> bool:
@@ -167,38 +185,89 @@ class PolicyRunner:
         return self._last_targets  # nothing trustworthy to hold to: repeat the last target
 
     def step(self, snap: Snapshot, reward: RewardInfo | None) -> StepResult:
+        """Act on ``snap``. ``reward`` (of ``snap``) completes the previous step's
+        transition; with ``defer_rewards`` it is None and comes later (:meth:`add_reward`)."""
         if self.phase is Phase.RESETTING:
             return StepResult(self.hold(snap), acted=False, episode_over=False)
         if self.phase is Phase.WAITING:
             self._start_episode()
         obs = self.io.observation(snap)  # raises ValueError on bad input
+        self._last_stamp = snap.stamp
         transition = None
         if self._pending is not None:
-            if reward is None:
+            if reward is None and not self.defer_rewards:
                 raise ValueError("a reward is needed to complete the previous step")
             prev_obs, prev_action = self._pending
             self.current.steps += 1
-            self.current.ret += reward.reward
-            self.current.success = reward.success
-            truncated = not reward.terminated and self.current.steps >= self.episode_steps
+            terminated = reward is not None and reward.terminated
+            truncated = not terminated and self.current.steps >= self.episode_steps
             transition = Transition(
                 obs=prev_obs,
                 action=prev_action,
-                reward=float(reward.reward),
+                reward=math.nan,
                 next_obs=obs,
-                terminated=bool(reward.terminated),
+                terminated=terminated,
                 truncated=truncated,
                 episode=self.current.episode,
                 step=self.current.steps - 1,
             )
-            self.outbox.add(transition)
             self._pending = None
-            if reward.terminated or truncated:
+            if reward is None and self._early is not None and self._early.stamp == snap.stamp:
+                reward, self._early = self._early, None
+            self._unrewarded.append([snap.stamp, transition, self.current, reward])
+            self._file_rewarded()
+            if terminated or truncated:
                 self._end_episode()
                 return StepResult(self.hold(snap), False, True, transition)
         action = self._choose_action(obs)
         self._pending = (obs, action)
         return StepResult(self._safe(self.io.targets(action, snap), snap), True, False, transition)
+
+    def _file_rewarded(self) -> bool:
+        """File the oldest transitions whose reward is in, in order. Returns whether a
+        deferred reward said "terminated"."""
+        deferred_end = False
+        while self._unrewarded and self._unrewarded[0][3] is not None:
+            _, transition, stats, reward = self._unrewarded.popleft()
+            if reward.terminated and not transition.terminated:  # known only now: deferred
+                transition.terminated, transition.truncated = True, False
+                deferred_end = True
+            transition.reward = float(reward.reward)
+            stats.ret += reward.reward
+            stats.success = reward.success
+            self.outbox.add(transition)
+        return deferred_end
+
+    def add_reward(self, reward: RewardInfo) -> None:
+        """Deferred rewards: the reward of the reading stamped ``reward.stamp``. Transitions
+        still waiting for an older reward lost it (discarded: rewards arrive in order); a
+        reward for a reading not acted on yet is kept until it is; a repeat is ignored."""
+        while (
+            self._unrewarded
+            and self._unrewarded[0][3] is None
+            and self._unrewarded[0][0] < reward.stamp
+        ):
+            self._unrewarded.popleft()
+            self.discarded_transitions += 1
+        entry = next((e for e in self._unrewarded if e[0] == reward.stamp), None)
+        if entry is None:
+            if reward.stamp > self._last_stamp:
+                self._early = reward
+        elif entry[3] is None:
+            entry[3] = reward
+        if self._file_rewarded():
+            raise ValueError("a deferred reward ended the episode; this task must not defer")
+
+    @property
+    def awaiting_rewards(self) -> int:
+        return len(self._unrewarded)
+
+    def settled_episodes(self) -> list[EpisodeStats]:
+        """Finished episodes whose every reward is in (all of them unless deferring)."""
+        if not self._unrewarded:
+            return self.finished
+        oldest_open = self._unrewarded[0][2].episode
+        return [e for e in self.finished if e.episode < oldest_open]
 
     def _choose_action(self, obs: Observation) -> np.ndarray:
         if self.actor is None:

@@ -28,6 +28,7 @@ class DClawValveIO:
     dt: float = dclaw_valve.CONTROL_PERIOD
     action_dim: int = dclaw_valve.ACTION_DIM
     safe_pose: np.ndarray = dclaw.SAFE_POSE
+    can_terminate: bool = False  # episodes end by the time limit only
 
     def __init__(self, pixels: bool = False) -> None:
         self.pixels = pixels
@@ -73,6 +74,7 @@ class MinitaurWalkIO:
     action_dim: int = minitaur_walk.ACTION_DIM
     extra_topics: dict[str, str] = {"imu": "imu"}  # read-only
     layout: str = ObsSpec.vector(minitaur_walk.STATE_DIM).to_json()
+    can_terminate: bool = True  # a fall ends the episode
 
     def __init__(self) -> None:
         self.safe_pose = minitaur.standing_motor_angles()
