@@ -23,6 +23,23 @@ def _finite(name: str, values: np.ndarray) -> np.ndarray:
     return values
 
 
+_ORDERS: dict[tuple[tuple[str, ...], tuple[str, ...]], list[int]] = {}
+
+
+def _joint_order(have: tuple[str, ...], want: tuple[str, ...]) -> list[int]:
+    """Where each wanted joint is in the message (remembered: a driver's order is fixed)."""
+    order = _ORDERS.get((have, want))
+    if order is None:
+        index = {n: i for i, n in enumerate(have)}
+        missing = [n for n in want if n not in index]
+        if missing:
+            raise ValueError(f"joint_states lacks joints {missing}")
+        order = [index[n] for n in want]
+        if len(_ORDERS) < 64:  # a bound, whatever names arrive
+            _ORDERS[(have, want)] = order
+    return order
+
+
 def read_joint_state(
     msg: JointState, names: Sequence[str], need_velocity: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -31,11 +48,7 @@ def read_joint_state(
         raise ValueError(
             f"joint_states has {len(msg.name)} names but {len(msg.position)} positions"
         )
-    index = {n: i for i, n in enumerate(msg.name)}
-    missing = [n for n in names if n not in index]
-    if missing:
-        raise ValueError(f"joint_states lacks joints {missing}")
-    order = [index[n] for n in names]
+    order = _joint_order(tuple(msg.name), tuple(names))
     pos = _finite("joint_states position", np.asarray(msg.position, dtype=np.float64)[order])
     if need_velocity:
         if len(msg.velocity) != len(msg.name):

@@ -66,10 +66,12 @@ class MujocoSimNode(Node):
         self._last_publish = time.monotonic()
 
         self.pub_joints = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
+        self._joint_msg = JointState(name=list(self.names))
         self.pub_clock = self.create_publisher(Clock, "/clock", 10)
         self.pub_valve = self.pub_image = self.pub_imu = self.pub_pose = None
         if self.sim.has_valve:
             self.pub_valve = self.create_publisher(JointState, "valve/joint_states", SENSOR_QOS)
+            self._valve_msg = JointState(name=[self.sim.valve_joint])
             self.create_subscription(
                 Float64MultiArray, "valve/position_controller/commands", self._on_valve, 10
             )
@@ -160,15 +162,15 @@ class MujocoSimNode(Node):
         stamp = Time(nanoseconds=int(round(self.sim.time * 1e9))).to_msg()
         if self.pub_clock.get_subscription_count():  # use_sim_time nodes (readings carry it too)
             self.pub_clock.publish(Clock(clock=stamp))
-        js = messages.joint_state(
-            self.names, self.sim.joint_positions(), self.sim.joint_velocities(),
-            self.sim.joint_efforts(),
-        )
+        js = self._joint_msg  # reused: names set once, values and stamp each step
+        js.position = self.sim.joint_positions().tolist()
+        js.velocity = self.sim.joint_velocities().tolist()
+        js.effort = self.sim.joint_efforts().tolist()
         js.header.stamp = stamp
         if self.pub_valve is not None:
-            valve = messages.joint_state(
-                [self.sim.valve_joint], [self.sim.valve_angle()], [self.sim.valve_velocity()]
-            )
+            valve = self._valve_msg
+            valve.position = [float(self.sim.valve_angle())]
+            valve.velocity = [float(self.sim.valve_velocity())]
             valve.header.stamp = stamp
             self.pub_valve.publish(valve)
         if self.pub_image is not None:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sac_ros.sac import fused
 from sac_ros.sac.batch import Batch, obs_to_tensor
 from sac_ros.sac.checkpoint import (
     optimizer_from_flat,
@@ -76,6 +77,9 @@ class SACAgent:
         self.generator.manual_seed(config.seed)
         self.np_rng = np.random.default_rng(config.seed)
         self.num_updates = 0
+        # Vector observations: the step with hand-written backward passes (sac_ros.sac.fused,
+        # same arithmetic, tested equal); pixels: autograd through the conv encoder.
+        self.fused = spec.image_shape is None
         self._critic_params = list(self.critic.parameters())
         self._target_params = list(self.critic_target.parameters())
 
@@ -127,9 +131,12 @@ class SACAgent:
         """One gradient step. Returns the statistics (STAT_KEYS), or {} if ``stats`` is
         False (avoids a device sync on CUDA)."""
         alpha = self.log_alpha.detach().exp()
-        critic_loss, q_mean = self.update_critic(batch, alpha)
-        actor_loss, log_prob = self.update_actor(batch, alpha)
-        alpha_loss = self.update_temperature(log_prob)
+        if self.fused:
+            critic_loss, actor_loss, alpha_loss, log_prob, q_mean = fused.update(self, batch, alpha)
+        else:
+            critic_loss, q_mean = self.update_critic(batch, alpha)
+            actor_loss, log_prob = self.update_actor(batch, alpha)
+            alpha_loss = self.update_temperature(log_prob)
         self.update_target()
         self.num_updates += 1
         if not stats:
@@ -145,10 +152,17 @@ class SACAgent:
         """y = r + gamma * (1 - terminated) * (min_i Q'_i(s', a') - alpha * log pi(a'|s')),
         a' ~ pi(.|s'). Truncation (a time limit) still bootstraps."""
         with torch.no_grad():
-            mean, log_std = self.actor(batch.next_obs)
+            if self.fused:  # the same networks, without the module-call overhead
+                mean, log_std = fused.actor_mean_log_std(self.actor, batch.next_obs)
+            else:
+                mean, log_std = self.actor(batch.next_obs)
             noise = self.standard_normal(mean.shape) if latent is None else latent
             next_action, next_log_prob = squashed_sample(mean, log_std, noise)
-            next_q = self.critic_target(batch.next_obs, next_action).amin(0)
+            if self.fused:
+                x = torch.cat([batch.next_obs, next_action], dim=-1)
+                next_q = fused.critic_forward(self.critic_target, x)[0].amin(0)
+            else:
+                next_q = self.critic_target(batch.next_obs, next_action).amin(0)
             soft_value = next_q - alpha * next_log_prob
             return batch.reward + self.config.gamma * (1.0 - batch.terminated) * soft_value
 

@@ -48,7 +48,7 @@ class FastAdam:
         grads = [p.grad for p in self.params]
         if any(g is None for g in grads):
             raise ValueError("FastAdam.step: a parameter has no gradient")
-        torch._foreach_add_(steps, 1)
+        self._counter.add_(1)  # every parameter's step count (views of this one tensor)
         torch._fused_adam_(
             self.params, grads, exp_avgs, exp_avg_sqs, [], steps,
             amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
@@ -67,6 +67,12 @@ class FastAdam:
                 state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         states = [self.optimizer.state[p] for p in self.params]
+        # All parameters step together: their step counts become views of one tensor, so
+        # one add counts a step (a foreach add over scalars costs more than the update of
+        # the temperature itself).
+        self._counter = torch.stack([s["step"] for s in states])
+        for i, s in enumerate(states):
+            s["step"] = self._counter[i]
         return (
             [s["exp_avg"] for s in states],
             [s["exp_avg_sq"] for s in states],
@@ -74,7 +80,13 @@ class FastAdam:
         )
 
     def state_dict(self) -> dict[str, Any]:
-        return self.optimizer.state_dict()
+        state_dict = self.optimizer.state_dict()
+        # Own copies of the step counts: the live ones share one tensor (see _state_lists).
+        state_dict["state"] = {
+            index: {k: v.clone() if k == "step" else v for k, v in entry.items()}
+            for index, entry in state_dict["state"].items()
+        }
+        return state_dict
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state_dict)
