@@ -132,15 +132,16 @@ class SACAgent:
         False (avoids a device sync on CUDA)."""
         alpha = self.log_alpha.detach().exp()
         if self.fused:
-            critic_loss, actor_loss, alpha_loss, log_prob, q_mean = fused.update(self, batch, alpha)
+            results = fused.update(self, batch, alpha, stats)
         else:
             critic_loss, q_mean = self.update_critic(batch, alpha)
             actor_loss, log_prob = self.update_actor(batch, alpha)
-            alpha_loss = self.update_temperature(log_prob)
+            results = [critic_loss, actor_loss, self.update_temperature(log_prob), log_prob, q_mean]
         self.update_target()
         self.num_updates += 1
         if not stats:
             return {}
+        critic_loss, actor_loss, alpha_loss, log_prob, q_mean = results
         values = torch.stack(
             [critic_loss, actor_loss, alpha, alpha_loss, -log_prob.mean(), q_mean]
         ).tolist()

@@ -91,9 +91,12 @@ def actor_backward(actor: Actor, inputs: list[torch.Tensor], dout: torch.Tensor)
 
 
 @torch.no_grad()
-def update(agent: SACAgent, batch: Batch, alpha: torch.Tensor) -> list[torch.Tensor]:
+def update(
+    agent: SACAgent, batch: Batch, alpha: torch.Tensor, stats: bool = True
+) -> list[torch.Tensor]:
     """Critic, actor and temperature steps. Returns critic loss, actor loss, alpha loss,
-    log-probabilities (B,) and mean Q, detached."""
+    log-probabilities (B,) and mean Q; without ``stats`` only the log-probabilities (the
+    losses themselves are never needed here, only their gradients)."""
     obs, size, dim = batch.obs, len(batch), agent.action_dim
     assert isinstance(obs, torch.Tensor)
 
@@ -101,7 +104,6 @@ def update(agent: SACAgent, batch: Batch, alpha: torch.Tensor) -> list[torch.Ten
     target = agent.compute_target(batch, alpha)
     q, inputs = critic_forward(agent.critic, torch.cat([obs, batch.action], dim=-1))
     error = q - target
-    critic_loss = 0.5 * error.square().mean(1).sum()
     critic_backward(agent.critic, inputs, error / size, weights=True)
     agent.critic_optimizer.step()
 
@@ -114,14 +116,13 @@ def update(agent: SACAgent, batch: Batch, alpha: torch.Tensor) -> list[torch.Ten
     action, log_prob = squashed_sample(mean, log_std, latent)
     q_pi, q_inputs = critic_forward(agent.critic, torch.cat([obs, action], dim=-1))
     q_min, member = q_pi.min(0)
-    actor_loss = (alpha * log_prob - q_min).mean()
     # dLoss/dQ: -1/B on the smaller twin of each sample; back through the critic to a.
     dq = torch.zeros_like(q_pi).scatter_(0, member.unsqueeze(0), -1.0 / size)
     d_action = critic_backward(agent.critic, q_inputs, dq, weights=False)[:, -dim:]
     # With u = mean + std * x: d log pi / du = 2 tanh(u) (the Jacobian term), da/du = 1 - a^2,
     # du/dmean = 1, du/dlog_std = std * x, and d log pi / dlog_std = -1 directly.
     weight = alpha / size
-    d_u = d_action * (1.0 - action.square()) + (2.0 * weight) * action
+    d_u = d_action * (1.0 - action * action) + (2.0 * weight) * action
     d_log_std = d_u * log_std.exp() * latent - weight
     d_log_std *= (raw_log_std >= LOG_STD_MIN) & (raw_log_std <= LOG_STD_MAX)  # the clamp
     actor_backward(agent.actor, actor_inputs, torch.cat([d_u, d_log_std], dim=-1))
@@ -129,7 +130,11 @@ def update(agent: SACAgent, batch: Batch, alpha: torch.Tensor) -> list[torch.Ten
 
     # Temperature: minimize -log_alpha * (log pi + target entropy).
     drive = log_prob.mean() + agent.target_entropy
-    alpha_loss = -(agent.log_alpha * drive)
     agent.log_alpha.grad = -drive
+    alpha_loss = -(agent.log_alpha * drive) if stats else drive  # before the alpha step
     agent.alpha_optimizer.step()
+    if not stats:
+        return [log_prob]
+    critic_loss = 0.5 * error.square().mean(1).sum()
+    actor_loss = (alpha * log_prob - q_min).mean()
     return [critic_loss, actor_loss, alpha_loss, log_prob, q.mean()]
