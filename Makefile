@@ -11,6 +11,10 @@ export PYOPENGL_PLATFORM ?= egl
 
 .PHONY: demo test lint bench clean-venv
 
+# bench/common.py and bench/echo_node.py are helpers, not benchmarks.
+BENCHES := learner_throughput pendulum_learning sim_speed dclaw_learning control_latency \
+	graph_throughput driver_cycle
+
 $(STAMP): requirements/*.txt setup.py package.xml scripts/setup_env.sh
 	VENV=$(VENV) scripts/setup_env.sh
 	touch $@
@@ -25,7 +29,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
-	for b in bench/*.py; do $(PY) $$b || exit 1; done
+	for b in $(BENCHES); do $(PY) bench/$$b.py || exit 1; done
 
 clean-venv:
 	rm -rf $(VENV)
