@@ -27,7 +27,7 @@ from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 from sac_ros.graph import build_graph
 from sac_ros.launcher import GraphProcesses, graph_environment
 from sac_ros.nodes import messages
-from sac_ros.nodes.common import COMMAND_QOS, EVENT_QOS, POLICY_QOS, SENSOR_QOS
+from sac_ros.nodes.common import COMMAND_QOS, POLICY_QOS, REWARD_QOS, SENSOR_QOS
 from sac_ros.robots import dclaw
 from sac_ros.sac import ObsSpec, SACAgent, SACConfig
 from sac_ros.tasks import dclaw_valve
@@ -43,7 +43,7 @@ class Target:
         self.joints = node.create_publisher(JointState, f"{ns}/joint_states", SENSOR_QOS)
         self.valve = node.create_publisher(JointState, f"{ns}/valve/joint_states", SENSOR_QOS)
         self.image = node.create_publisher(Image, f"{ns}/camera/image_32x32", SENSOR_QOS)
-        self.reward = node.create_publisher(Vector3Stamped, f"{ns}/sac/reward", EVENT_QOS)
+        self.reward = node.create_publisher(Vector3Stamped, f"{ns}/sac/reward", REWARD_QOS)
         self.policy = node.create_publisher(UInt8MultiArray, f"{ns}/sac/policy", POLICY_QOS)
         self.replies = 0
         node.create_subscription(

@@ -164,6 +164,7 @@ def build_graph(
                  tick="lockstep" if lockstep else "timer",
                  max_learner_backlog=50.0 if lockstep and learner else 0.0)  # fmt: skip
             node("reward", "reward_node", ns, seed=s, auto_confirm=sim != "none",
+                 reliable_readings=lockstep,
                  **({"sync": "latest"} if sim in ("none", "emulated") else {}))  # fmt: skip
     if learner:
         node("learner", "learner_node", "", role="learner", obs=obs, seed=seed,

@@ -21,7 +21,7 @@ from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 from sac_ros.graph import build_graph
 from sac_ros.launcher import GraphProcesses
 from sac_ros.nodes import messages
-from sac_ros.nodes.common import COMMAND_QOS, EVENT_QOS, POLICY_QOS, SENSOR_QOS
+from sac_ros.nodes.common import COMMAND_QOS, POLICY_QOS, REWARD_QOS, SENSOR_QOS
 from sac_ros.robots import dclaw
 from sac_ros.sac import ObsSpec, SACAgent, SACConfig
 from sac_ros.tasks import dclaw_valve
@@ -36,7 +36,7 @@ class World:
         self.node = node
         self.joints = node.create_publisher(JointState, f"{NS}/joint_states", SENSOR_QOS)
         self.image = node.create_publisher(Image, f"{NS}/camera/image_32x32", SENSOR_QOS)
-        self.reward = node.create_publisher(Vector3Stamped, f"{NS}/sac/reward", EVENT_QOS)
+        self.reward = node.create_publisher(Vector3Stamped, f"{NS}/sac/reward", REWARD_QOS)
         self.policy = node.create_publisher(UInt8MultiArray, f"{NS}/sac/policy", POLICY_QOS)
         self.commands: list[np.ndarray] = []
         self.sent_positions: list[np.ndarray] = []

@@ -20,7 +20,6 @@ from rclpy.executors import (
     MultiThreadedExecutor,
     SingleThreadedExecutor,
 )
-from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
@@ -31,8 +30,18 @@ from rclpy.qos import (
 )
 from rclpy.signals import SignalHandlerOptions
 
+try:  # rclpy's C++ EventsExecutor (Kilted and later; absent from older rclpy)
+    from rclpy.experimental import EventsExecutor
+except ImportError:  # pragma: no cover - depends on the ROS install
+    EventsExecutor = None
+
 # --- QoS (README.md, "Topics") ---------------------------------------------------------
 SENSOR_QOS = qos_profile_sensor_data
+# Lockstep simulation publishes its readings reliably: a reading lost there would cost
+# the reward of its step (best-effort subscribers, like the policy's, still match).
+LOCKSTEP_SENSOR_QOS = QoSProfile(
+    depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST
+)
 COMMAND_QOS = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST
 )
@@ -45,6 +54,13 @@ TRANSITION_QOS = QoSProfile(
     depth=1000, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST
 )
 # Episode reports: a monitor that starts late still gets the recent history.
+# Rewards: a policy node that joins late (discovery still matching) gets the recent ones.
+REWARD_QOS = QoSProfile(
+    depth=50,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    history=HistoryPolicy.KEEP_LAST,
+)
 EPISODE_QOS = QoSProfile(
     depth=1000,
     reliability=ReliabilityPolicy.RELIABLE,
@@ -195,9 +211,11 @@ def spin_node(
 def make_executor(context: Context | None = None) -> Executor:
     """The executor a node's process spins: rclpy's EventsExecutor (C++, event-driven) or
     its SingleThreadedExecutor (rebuilds a wait set in Python on every spin), chosen with
-    SAC_ROS_EXECUTOR=events|single."""
-    kind = os.environ.get("SAC_ROS_EXECUTOR", "events")
+    SAC_ROS_EXECUTOR=events|single (default: events where this rclpy has it)."""
+    kind = os.environ.get("SAC_ROS_EXECUTOR", "events" if EventsExecutor else "single")
     if kind == "events":
+        if EventsExecutor is None:
+            raise ValueError("SAC_ROS_EXECUTOR=events, but this rclpy has no EventsExecutor")
         return EventsExecutor(context=context)
     if kind == "single":
         return SingleThreadedExecutor(context=context)

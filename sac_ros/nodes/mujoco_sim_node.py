@@ -33,6 +33,7 @@ from sac_ros.nodes import messages
 from sac_ros.nodes.common import (
     COMMAND_QOS,
     ERROR,
+    LOCKSTEP_SENSOR_QOS,
     SENSOR_QOS,
     WARN,
     Diagnostics,
@@ -65,22 +66,23 @@ class MujocoSimNode(Node):
         self._valve_torque = False
         self._last_publish = time.monotonic()
 
-        self.pub_joints = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
+        sensor_qos = LOCKSTEP_SENSOR_QOS if self.mode == "lockstep" else SENSOR_QOS
+        self.pub_joints = self.create_publisher(JointState, "joint_states", sensor_qos)
         self._joint_msg = JointState(name=list(self.names))
         self.pub_clock = self.create_publisher(Clock, "/clock", 10)
         self.pub_valve = self.pub_image = self.pub_imu = self.pub_pose = None
         if self.sim.has_valve:
-            self.pub_valve = self.create_publisher(JointState, "valve/joint_states", SENSOR_QOS)
+            self.pub_valve = self.create_publisher(JointState, "valve/joint_states", sensor_qos)
             self._valve_msg = JointState(name=[self.sim.valve_joint])
             self.create_subscription(
                 Float64MultiArray, "valve/position_controller/commands", self._on_valve, 10
             )
             self.create_service(SetBool, "valve/torque_enable", self._on_valve_torque)
         if camera:
-            self.pub_image = self.create_publisher(Image, "camera/image_32x32", SENSOR_QOS)
+            self.pub_image = self.create_publisher(Image, "camera/image_32x32", sensor_qos)
         if self.sim.has_base:
-            self.pub_imu = self.create_publisher(Imu, "imu", SENSOR_QOS)
-            self.pub_pose = self.create_publisher(PoseStamped, "mocap/pose", SENSOR_QOS)
+            self.pub_imu = self.create_publisher(Imu, "imu", sensor_qos)
+            self.pub_pose = self.create_publisher(PoseStamped, "mocap/pose", sensor_qos)
             self.create_service(Trigger, "sim/place_upright", self._on_place_upright)
         self.create_subscription(
             Float64MultiArray, "joint_position_controller/commands", self._on_command, COMMAND_QOS

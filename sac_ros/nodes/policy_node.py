@@ -39,6 +39,7 @@ from sac_ros.nodes.common import (
     EPISODE_QOS,
     EVENT_QOS,
     POLICY_QOS,
+    REWARD_QOS,
     SENSOR_QOS,
     TRANSITION_QOS,
     WARN,
@@ -129,6 +130,8 @@ class PolicyNode(Node):
         self._reward: RewardInfo | None = None
         self._done_stamp = -1.0
         self._reset_future = None
+        self._closing = False
+        self._learner_seen = False  # a learner subscribed to sac/transitions at some point
 
         self.pub_cmd = self.create_publisher(
             Float64MultiArray, "joint_position_controller/commands", COMMAND_QOS
@@ -141,7 +144,7 @@ class PolicyNode(Node):
             self.create_subscription(
                 msg_type, topic, lambda m, t=topic: self._on_extra(t, m), SENSOR_QOS
             )
-        self.create_subscription(Vector3Stamped, "sac/reward", self._on_reward, EVENT_QOS)
+        self.create_subscription(Vector3Stamped, "sac/reward", self._on_reward, REWARD_QOS)
         self.create_subscription(UInt8MultiArray, "sac/policy", self._on_policy, POLICY_QOS)
         self.create_subscription(String, "sac/transitions_ack", self._on_ack, EVENT_QOS)
         self.reset_client = self.create_client(Trigger, "sac/reset")
@@ -285,13 +288,15 @@ class PolicyNode(Node):
 
     def _learner_behind(self) -> bool:
         """Lockstep simulation waits for a learner that fell behind its update ratio, so
-        simulated training keeps the paper's gradient steps per environment step."""
-        return (
-            self.tick == "lockstep"
-            and self.max_backlog > 0
-            and self.pub_tr.get_subscription_count() > 0
-            and self.outbox.learner_backlog > self.max_backlog
-        )
+        simulated training keeps the paper's gradient steps per environment step; and at
+        the start it waits for the learner to appear at all. (A learner that goes away
+        later is not waited for: the robot keeps acting and its transitions are kept.)"""
+        if self.tick != "lockstep" or self.max_backlog <= 0:
+            return False
+        if self.pub_tr.get_subscription_count() == 0:
+            return not self._learner_seen
+        self._learner_seen = True
+        return self.outbox.learner_backlog > self.max_backlog
 
     def _try_step(self) -> None:
         if self._learner_behind():
@@ -362,6 +367,8 @@ class PolicyNode(Node):
         self._reset_future.add_done_callback(self._on_reset_done)
 
     def _on_reset_done(self, future: object) -> None:
+        if self._closing:
+            return  # shutting down: the graph stops its resets too; no retry, no error
         try:
             res = future.result()  # type: ignore[attr-defined]
         except Exception as exc:
@@ -402,6 +409,7 @@ class PolicyNode(Node):
 
     def close(self) -> None:
         """Shutdown: send what is left and wait (bounded) until the learner has it."""
+        self._closing = True
         self._flush()
         delivered = spin_until(
             self,

@@ -41,7 +41,8 @@ from sac_ros.nodes import messages
 from sac_ros.nodes.common import (
     COMMAND_QOS,
     ERROR,
-    EVENT_QOS,
+    LOCKSTEP_SENSOR_QOS,
+    REWARD_QOS,
     SENSOR_QOS,
     WARN,
     Diagnostics,
@@ -70,6 +71,11 @@ class RewardNode(Node):
             read_only=False,
         )
         seed = declare(self, "seed", 0, "Seed of the reset distribution", lo=0, hi=2**31 - 1)
+        reliable = declare(
+            self, "reliable_readings", False,
+            "Subscribe to readings reliably (lockstep MuJoCo publishes them so: none lost)",
+        )  # fmt: skip
+        sensor_qos = LOCKSTEP_SENSOR_QOS if reliable else SENSOR_QOS
         self.reset_timeout = declare(
             self,
             "reset_timeout",
@@ -100,7 +106,7 @@ class RewardNode(Node):
         self._reset_lock = threading.Lock()
         self._closing = threading.Event()
 
-        self.pub_reward = self.create_publisher(Vector3Stamped, "sac/reward", EVENT_QOS)
+        self.pub_reward = self.create_publisher(Vector3Stamped, "sac/reward", REWARD_QOS)
         # sac/reset blocks until the world is ready, waiting on readings and replies this
         # node receives; it is served by a second node with its own single-threaded
         # executor thread, so this node's executor never blocks (a multi-threaded
@@ -122,12 +128,12 @@ class RewardNode(Node):
             self.valve_task = DClawValveReward(target)
             self._joints: tuple[float, np.ndarray, np.ndarray] | None = None
             self._valve: tuple[float, float, object] | None = None
-            self.create_subscription(JointState, "joint_states", self._on_joints, SENSOR_QOS)
+            self.create_subscription(JointState, "joint_states", self._on_joints, sensor_qos)
             self.create_subscription(
                 JointState,
                 "valve/joint_states",
                 self._on_valve,
-                SENSOR_QOS,
+                sensor_qos,
             )
             self.pub_valve = self.create_publisher(
                 Float64MultiArray, "valve/position_controller/commands", COMMAND_QOS
@@ -144,7 +150,7 @@ class RewardNode(Node):
             self.walk_task = MinitaurWalkReward()
             self._upright = False
             self._confirmed = threading.Event()
-            self.create_subscription(PoseStamped, "mocap/pose", self._on_pose, SENSOR_QOS)
+            self.create_subscription(PoseStamped, "mocap/pose", self._on_pose, sensor_qos)
             self.create_subscription(
                 Float64MultiArray,
                 "joint_position_controller/commands",
