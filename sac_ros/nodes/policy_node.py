@@ -180,8 +180,8 @@ class PolicyNode(Node):
     def _reject(self, key: str, exc: Exception) -> None:
         self.rejected_inputs += 1
         self.last_rejection = f"{key}: {exc}"
-        self.diag.problem(key, WARN, f"{key}: {exc}")
-        self.get_logger().warn(f"{key}: {exc}", throttle_duration_sec=2.0)
+        self.diag.problem(key, WARN, self.last_rejection)
+        self.get_logger().warn(self.last_rejection, throttle_duration_sec=2.0)
 
     def _on_joints(self, msg: JointState) -> None:
         stamp = stamp_seconds(msg.header.stamp)
@@ -349,15 +349,15 @@ class PolicyNode(Node):
 
     def _announce_episodes(self) -> None:
         """sac/episode for each finished episode once all its rewards are in."""
-        settled = self.runner.settled_episodes()
+        settled = self.runner.settled_count()
         version = self.runner.actor.version if self.runner.actor is not None else -1
-        for ep in settled[self._episodes_announced :]:
+        for ep in self.runner.finished[self._episodes_announced : settled]:
             self.pub_episode.publish(
                 messages.float_array(
                     np.array([ep.episode, ep.ret, ep.steps, float(ep.success), version])
                 )
             )
-        self._episodes_announced = max(self._episodes_announced, len(settled))
+        self._episodes_announced = max(self._episodes_announced, settled)
 
     def _episode_finished(self) -> None:
         self._announce_episodes()

@@ -262,12 +262,19 @@ class PolicyRunner:
     def awaiting_rewards(self) -> int:
         return len(self._unrewarded)
 
+    def settled_count(self) -> int:
+        """How many finished episodes (the first ones) have every reward in: all of them
+        unless deferring. Cheap on every step: only the newest can still be open."""
+        count = len(self.finished)
+        if self._unrewarded:
+            oldest_open = self._unrewarded[0][2].episode
+            while count and self.finished[count - 1].episode >= oldest_open:
+                count -= 1
+        return count
+
     def settled_episodes(self) -> list[EpisodeStats]:
         """Finished episodes whose every reward is in (all of them unless deferring)."""
-        if not self._unrewarded:
-            return self.finished
-        oldest_open = self._unrewarded[0][2].episode
-        return [e for e in self.finished if e.episode < oldest_open]
+        return self.finished[: self.settled_count()]
 
     def _choose_action(self, obs: Observation) -> np.ndarray:
         if self.actor is None:
