@@ -67,16 +67,25 @@ def test_emulated_dclaw_graph_trains_for_300_steps(tmp_path):
         run.spin_until(lambda: run.published(ns) >= 20, 60, "the first steps")
         t0, n0 = time.monotonic(), run.published(ns)
         run.spin_until(lambda: run.published(ns) >= STEPS, 120, f"{STEPS} steps")
-        rate = (run.published(ns) - n0) / (time.monotonic() - t0)
+        rate = (run.published(ns) - n0) / (time.monotonic() - t0)  # resets included
         run.spin_until(lambda: run.value(f"{ns}/reward", "resets_done") >= 1, 60, "a reset")
         drive = dict(run.diag[driver])
         emu = dict(run.diag[emulator])
+        pol = dict(run.diag[f"{ns}/policy"])
         codes = run.stop()
-    print(f"emulated graph: {rate:.1f} policy steps/s (timer {POLICY['rate_hz']} Hz); "
-          f"driver cycle p50 {drive['cycle_ms_p50']} ms p99 {drive['cycle_ms_p99']} ms, "
+    period_ms = 1e3 / POLICY["rate_hz"]
+    print(f"emulated graph: {rate:.1f} transitions/s with resets (timer {POLICY['rate_hz']} Hz); "
+          f"policy step period p50 {pol['step_period_ms_p50']} ms p99 "
+          f"{pol['step_period_ms_p99']} ms, late {pol['late_steps']}, rejected inputs "
+          f"{pol['rejected_inputs']} ({pol['last_rejection']}); driver cycle p50 "
+          f"{drive['cycle_ms_p50']} ms p99 {drive['cycle_ms_p99']} ms, "
           f"period p50 {drive['period_ms_p50']} ms p99 {drive['period_ms_p99']} ms")  # fmt: skip
     assert all(code == 0 for code in codes.values()), codes
-    assert rate > 0.6 * POLICY["rate_hz"]
+    # The policy keeps its timer's rate within episodes: a skipped or late step would
+    # stretch the period. (Throughput with resets depends on the host's load; a shared
+    # 2-core CI runner has shown 9.5 transitions/s where this machine gives 17.)
+    assert 0.9 * period_ms < float(pol["step_period_ms_p50"]) < 1.2 * period_ms, pol
+    assert float(drive["period_ms_p50"]) < 1.2 * 1e3 / 50.0, drive  # the bus at its 50 Hz
     assert drive["safe_stops"] == "0" and drive["fault"] == "None", drive
     assert int(drive["commands"]) >= STEPS
     assert int(drive["reconnects"]) <= 1  # the emulator's port may appear after the driver

@@ -32,10 +32,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 
-import numpy as np
 from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import JointState
@@ -64,6 +62,7 @@ from sac_ros.nodes.common import (
 )
 from sac_ros.robots import dclaw
 from sac_ros.robots.limits import JointLimits
+from sac_ros.runtime.loop_timing import LoopTiming
 
 # Float parameters: (parameter, DClawDriverConfig field, description, lowest, highest).
 NUMERIC_PARAMETERS: tuple[tuple[str, str, str, float, float], ...] = (
@@ -99,13 +98,6 @@ def limits_for(names: list[str]) -> JointLimits:
     return JointLimits(tuple(names), lim.lower[order], lim.upper[order], lim.max_velocity[order])
 
 
-def percentiles_ms(samples: deque[float]) -> tuple[float, float] | None:
-    if not samples:
-        return None
-    p50, p99 = np.percentile(np.asarray(samples), [50, 99])
-    return round(float(p50) * 1e3, 3), round(float(p99) * 1e3, 3)
-
-
 def ros_stamp(node: Node, monotonic_t: float) -> object:
     """The node-clock stamp of an instant measured with time.monotonic()."""
     age_ns = int((time.monotonic() - monotonic_t) * 1e9)
@@ -130,9 +122,7 @@ class DClawDriverNode(Node):
         self._mode = Mode.IDLE
         self._connected = False
         self._closed = False
-        self._durations: deque[float] = deque(maxlen=2000)
-        self._periods: deque[float] = deque(maxlen=2000)
-        self._last_cycle_start: float | None = None
+        self.timing = LoopTiming()
         self.rejected_commands = 0
         self.published = 0
 
@@ -213,10 +203,7 @@ class DClawDriverNode(Node):
     def _on_cycle(self) -> None:
         if self._closed:
             return
-        start = time.monotonic()
-        if self._last_cycle_start is not None:
-            self._periods.append(start - self._last_cycle_start)
-        self._last_cycle_start = start
+        self.timing.begin()
         try:
             state = self.core.cycle()
         except Exception as exc:  # a bug or a bad calibration: never leave torque on
@@ -225,7 +212,7 @@ class DClawDriverNode(Node):
             return
         if state.fresh:
             self._publish(state)
-        self._durations.append(time.monotonic() - start)
+        self.timing.end()
         self._follow(state)
         if self._autostart_pending:
             self._try_autostart(state)
@@ -368,9 +355,7 @@ class DClawDriverNode(Node):
     # --- diagnostics and shutdown ---------------------------------------------------
     def _diag_values(self) -> dict[str, object]:
         values = self.core.diagnostics()
-        cycle, period = percentiles_ms(self._durations), percentiles_ms(self._periods)
-        values["cycle_ms_p50"], values["cycle_ms_p99"] = cycle or (None, None)
-        values["period_ms_p50"], values["period_ms_p99"] = period or (None, None)
+        values.update(self.timing.values("cycle", "period"))
         values["rate_hz"] = self.rate_hz
         values["joint_states_published"] = self.published
         values["rejected_commands"] = self.rejected_commands

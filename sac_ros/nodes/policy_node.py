@@ -52,6 +52,7 @@ from sac_ros.nodes.common import (
 )
 from sac_ros.robots import dclaw
 from sac_ros.runtime.delivery import Ack, Outbox
+from sac_ros.runtime.loop_timing import LoopTiming
 from sac_ros.runtime.policy_runner import Phase, PolicyRunner, RewardInfo, Snapshot
 from sac_ros.runtime.task_io import make_task_io
 from sac_ros.runtime.wire import TransitionBatch, encode_transitions, stack_observations
@@ -98,6 +99,7 @@ class PolicyNode(Node):
             self, "drain_timeout", 10.0, "On shutdown, wait this long for the learner (s)",
             lo=0.0, hi=600.0,
         )
+        self.period = 1.0 / rate
         if self.tick not in ("lockstep", "timer"):
             raise ValueError(f"tick must be lockstep or timer, got {self.tick!r}")
 
@@ -132,6 +134,7 @@ class PolicyNode(Node):
         self._reset_future = None
         self._closing = False
         self._learner_seen = False  # a learner subscribed to sac/transitions at some point
+        self.timing = LoopTiming()  # control steps within an episode (resets excluded)
 
         self.pub_cmd = self.create_publisher(
             Float64MultiArray, "joint_position_controller/commands", COMMAND_QOS
@@ -153,7 +156,7 @@ class PolicyNode(Node):
         self.add_on_set_parameters_callback(self._on_params)
         steady_timer(self, 0.1, self._flush)
         if self.tick == "timer":
-            steady_timer(self, 1.0 / rate, self._try_step)
+            steady_timer(self, self.period, self._try_step)
 
     # --- parameters -----------------------------------------------------------------
     def _on_params(self, params: list[Parameter]) -> SetParametersResult:
@@ -332,6 +335,9 @@ class PolicyNode(Node):
             return
         self._done_stamp = snap.stamp
         self.waiting = ""
+        acting = self.runner.phase is Phase.RUNNING
+        if acting:
+            self.timing.begin()
         try:
             result = self.runner.step(snap, reward)
         except ValueError as exc:
@@ -339,7 +345,10 @@ class PolicyNode(Node):
             self._publish(self.runner.skip(snap))
             return
         self._publish(result.targets)  # transitions go out on the flush timer, not here
+        if acting:
+            self.timing.end()
         if result.episode_over:
+            self.timing.interrupt()  # the reset's pause is not a late step
             self._episode_finished()
 
     def _publish(self, targets: np.ndarray | None) -> None:
@@ -455,6 +464,8 @@ class PolicyNode(Node):
             "paced_waits": self.paced_waits,
             "commands_resent": self.commands_resent,
             "learner_backlog": round(self.outbox.learner_backlog, 1),
+            **self.timing.values("step", "step_period"),
+            "late_steps": round(self.timing.late_fraction(self.period), 4),
         }
 
 
