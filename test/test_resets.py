@@ -3,64 +3,99 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
 
-import numpy as np
 import pytest
 
 from sac_ros.runtime.resets import ValveReset, ValveSettle, wrapped_distance
 from sac_ros.sim import DClawSim
 
 
-def _reset_for(sim: DClawSim, **kw) -> ValveReset:
-    state = {"torque": False}
+class ValveRig:
+    """The MuJoCo D'Claw behind a valve motor: a feeder thread steps the simulation and
+    hands every valve reading to the reset, as the reward node's subscription does."""
 
-    def set_torque(on: bool) -> bool:
-        state["torque"] = on
-        sim.set_valve_motor(on, None)
-        return True
+    def __init__(self, sim: DClawSim, **kw) -> None:
+        self.sim, self.torque, self.lock = sim, False, threading.Lock()
+        self.acks = True
+        self.reset = ValveReset(self.set_torque, self.command, poll=0.005, **kw)
+        self.stop = threading.Event()
+        self.feeder = threading.Thread(target=self._feed, daemon=True)
 
-    def command(angle: float) -> None:
-        if state["torque"]:
-            sim.set_valve_motor(True, angle)
+    def set_torque(self, on: bool) -> bool:
+        with self.lock:
+            self.torque = on
+            self.sim.set_valve_motor(on, None)
+        return self.acks
 
-    reset = ValveReset(
-        set_torque=set_torque,
-        command=command,
-        read_angle=sim.valve_angle,
-        clock=lambda: sim.time,
-        sleep=lambda _dt: sim.step(),
-        **kw,
-    )
-    reset.state = state  # type: ignore[attr-defined]
-    return reset
+    def command(self, angle: float) -> None:
+        if self.torque:  # called from the feeder thread, inside observe
+            self.sim.set_valve_motor(True, angle)
+
+    def _feed(self) -> None:
+        while not self.stop.is_set():
+            with self.lock:
+                self.sim.step()
+                t, angle = self.sim.time, self.sim.valve_angle()
+                self.reset.observe(t, angle)
+            time.sleep(0.0005)
+
+    def run(self, target: float) -> tuple[bool, str]:
+        self.feeder.start()
+        try:
+            return self.reset.run(target)
+        finally:
+            self.stop.set()
+            self.feeder.join(5)
 
 
 @pytest.mark.parametrize("target", [-2.5, 0.0, 1.2, math.pi - 0.05])
 def test_valve_reaches_a_random_start_and_is_freed(target):
     sim = DClawSim()
     sim.reset(valve_angle=0.7)
-    reset = _reset_for(sim)
-    ok, message = reset.run(target)
+    rig = ValveRig(sim)
+    ok, message = rig.run(target)
     assert ok, message
-    assert wrapped_distance(sim.valve_angle(), target) < reset.tolerance
-    assert not sim.valve_motor_enabled and not reset.state["torque"]
+    assert wrapped_distance(sim.valve_angle(), target) < rig.reset.tolerance
+    assert not sim.valve_motor_enabled and not rig.torque and not rig.reset.active
 
 
-def test_unreachable_target_times_out_with_the_motor_off():
+def test_unreachable_target_times_out_in_reading_time_with_the_motor_off():
     sim = DClawSim()
     sim.reset(valve_angle=0.0)
-    reset = _reset_for(sim, tolerance=1e-9, timeout=2.0)
-    ok, message = reset.run(1.0)
+    rig = ValveRig(sim, tolerance=1e-9, timeout=2.0)
+    ok, message = rig.run(1.0)
     assert not ok and "did not reach" in message
+    assert 2.0 < sim.time < 10.0  # simulated seconds decided it, not the wall clock
     assert not sim.valve_motor_enabled
 
 
-def test_abort_and_bad_target():
-    sim = DClawSim()
-    assert _reset_for(sim, aborted=lambda: True).run(1.0)[1].startswith("reset aborted")
-    ok, message = _reset_for(sim).run(float("nan"))
+def test_readings_that_stop_fail_on_the_wall_clock():
+    reset = ValveReset(lambda on: True, lambda angle: None, wall_timeout=0.2, poll=0.01)
+    start = time.monotonic()
+    ok, message = reset.run(1.0)
+    assert not ok and "readings stopped" in message
+    assert 0.2 <= time.monotonic() - start < 2.0 and not reset.active
+
+
+def test_abort_refused_torque_and_bad_target():
+    torque = []
+    aborted = ValveReset(lambda on: torque.append(on) or True, lambda a: None,
+                         aborted=lambda: True, poll=0.01)  # fmt: skip
+    assert aborted.run(1.0)[1].startswith("reset aborted")
+    assert torque == [True, False]  # the motor is off again after an abort
+    refused = ValveReset(lambda on: False, lambda a: None)
+    assert refused.run(1.0) == (False, "valve motor did not accept torque on")
+    ok, message = refused.run(float("nan"))
     assert not ok and "not finite" in message
-    assert np.isfinite(sim.valve_angle())
+
+
+def test_readings_outside_a_reset_are_ignored():
+    commands = []
+    reset = ValveReset(lambda on: True, commands.append)
+    reset.observe(0.0, 1.0)
+    assert commands == [] and not reset.active
 
 
 def test_settle_is_judged_on_every_reading_in_reading_time():

@@ -51,7 +51,7 @@ from sac_ros.nodes.common import (
     stamp_seconds,
 )
 from sac_ros.robots import dclaw, minitaur
-from sac_ros.runtime.resets import ValveSettle
+from sac_ros.runtime.resets import ValveReset
 from sac_ros.runtime.rewards import DClawValveReward, MinitaurWalkReward, StepReward
 from sac_ros.tasks import dclaw_valve, minitaur_walk
 
@@ -139,13 +139,14 @@ class RewardNode(Node):
                 Float64MultiArray, "valve/position_controller/commands", COMMAND_QOS
             )
             self.torque_client = self.create_client(SetBool, "valve/torque_enable")
-            # A reset in progress: judged on every valve reading, in the reading's time
-            # (lockstep simulation runs far faster than real time; sampling the latest
-            # reading from the reset thread would miss most instants).
-            self._settle: ValveSettle | None = None
-            self._settle_lock = threading.Lock()
-            self._settled = threading.Event()
-            self._settle_outcome: tuple[bool, str] = (False, "")
+            self.valve_reset = ValveReset(
+                self._set_valve_torque,
+                self._command_valve,
+                timeout=self.reset_timeout,
+                # Wall-clock bound too: simulated time stands still if the simulator dies.
+                wall_timeout=self.reset_timeout + (0.0 if self.sync == "latest" else 60.0),
+                aborted=self._closing.is_set,
+            )
         elif self.robot == "minitaur":
             self.walk_task = MinitaurWalkReward()
             self._upright = False
@@ -211,7 +212,7 @@ class RewardNode(Node):
             self._reject("valve/joint_states", exc)
             return
         self._valve = (stamp_seconds(msg.header.stamp), float(pos[0]), msg.header.stamp)
-        self._observe_reset(self._valve[0], self._valve[1])
+        self.valve_reset.observe(self._valve[0], self._valve[1])  # a reset under way
         self._compute_valve()
 
     def _compute_valve(self) -> None:
@@ -229,43 +230,6 @@ class RewardNode(Node):
 
     def _command_valve(self, angle: float) -> None:
         self.pub_valve.publish(messages.float_array(np.array([angle])))
-
-    def _observe_reset(self, t: float, angle: float) -> None:
-        """Executor thread: each valve reading during a reset drives and judges it."""
-        with self._settle_lock:
-            settle = self._settle
-            if settle is None:
-                return
-            self._command_valve(settle.target)
-            outcome = settle.observe(t, angle)
-            if outcome is not None:
-                self._settle, self._settle_outcome = None, outcome
-                self._settled.set()
-
-    def _valve_reset(self, target: float) -> tuple[bool, str]:
-        """Reset thread: valve motor on, wait for the verdict of the readings, motor off."""
-        if not self._set_valve_torque(True):
-            if self._closing.is_set():
-                return False, "reset aborted: shutting down"
-            return False, "valve motor did not accept torque on"
-        # Wall-clock bound too: simulated time stands still if the simulator dies.
-        wall = self.reset_timeout + (0.0 if self.sync == "latest" else 60.0)
-        self._settled.clear()
-        with self._settle_lock:
-            self._settle = ValveSettle(target, timeout=self.reset_timeout)
-        self._command_valve(target)
-        try:
-            deadline = time.monotonic() + wall
-            while not self._settled.wait(0.05):
-                if self._closing.is_set():
-                    return False, "reset aborted: shutting down"
-                if time.monotonic() > deadline:
-                    return False, f"no valve verdict within {wall:.0f} s (readings stopped?)"
-            return self._settle_outcome
-        finally:
-            with self._settle_lock:
-                self._settle = None
-            self._set_valve_torque(False)
 
     def _set_valve_torque(self, on: bool) -> bool:
         return self._call(self.torque_client, SetBool.Request(data=on))
@@ -340,7 +304,7 @@ class RewardNode(Node):
     def _on_reset(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
         with self._reset_lock:
             if self.robot == "dclaw":
-                ok, message = self._valve_reset(dclaw_valve.sample_initial_angle(self.rng))
+                ok, message = self.valve_reset.run(dclaw_valve.sample_initial_angle(self.rng))
             else:
                 ok, message = self._minitaur_reset()
         if ok:

@@ -4,12 +4,15 @@ D'Claw (ROBEL's hardware reset): the claw holds its safe pose (the policy node d
 while an episode is over), the valve motor turns on, drives the valve to the new start
 angle, must stay there for ``settle`` seconds within ``tolerance``, then turns off so the
 valve turns freely during the episode. A valve that does not get there within
-``timeout`` is a failed reset (the motor is switched off either way).
+``timeout`` is a failed reset (the motor is switched off either way). The valve is judged
+on every reading, in the reading's own time: lockstep simulation runs many times faster
+than real time, and a loop sampling the latest reading would miss most instants.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,40 +55,77 @@ class ValveSettle:
         return None
 
 
-@dataclass
 class ValveReset:
-    """The whole reset by polling: torque on, drive and settle, torque off."""
+    """The whole valve reset: torque on, drive to the start angle and settle, torque off.
 
-    set_torque: Callable[[bool], bool]  # True when the motor acknowledged
-    command: Callable[[float], None]  # goal angle of the valve motor, rad
-    read_angle: Callable[[], float | None]  # latest valve angle (None: no reading yet)
-    tolerance: float = 0.05  # rad
-    settle: float = 0.3  # s within tolerance
-    timeout: float = 10.0  # s
-    poll: float = 0.01  # s
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-    aborted: Callable[[], bool] = lambda: False  # shutdown: give up at once
-    # A bound in wall-clock time too: simulation time stands still if the simulator dies.
-    wall_timeout: float = 60.0
+    Two threads take part. ``run(target)`` is the reset itself (the reward node's
+    ``sac/reset`` service thread): it switches the motor on, waits for the verdict and
+    switches the motor off whatever happened. ``observe(t, angle)`` is called with every
+    valve reading as it arrives (the executor thread): it re-sends the goal and judges the
+    reading in its own time stamp (:class:`ValveSettle`).
+    """
+
+    def __init__(
+        self,
+        set_torque: Callable[[bool], bool],  # True when the motor acknowledged
+        command: Callable[[float], None],  # goal angle of the valve motor, rad
+        *,
+        tolerance: float = 0.05,  # rad
+        settle: float = 0.3,  # s within tolerance, reading time
+        timeout: float = 10.0,  # s to get there, reading time
+        wall_timeout: float = 60.0,  # s: reading time stands still if the readings stop
+        aborted: Callable[[], bool] = lambda: False,  # shutdown: give up at once
+        poll: float = 0.05,  # s between checks of ``aborted`` and the wall clock
+    ) -> None:
+        self.set_torque, self.command, self.aborted = set_torque, command, aborted
+        self.tolerance, self.settle, self.timeout = tolerance, settle, timeout
+        self.wall_timeout, self.poll = wall_timeout, poll
+        self._lock = threading.Lock()
+        self._judge: ValveSettle | None = None
+        self._verdict: tuple[bool, str] | None = None
+        self._done = threading.Event()
+
+    @property
+    def active(self) -> bool:
+        return self._judge is not None
+
+    def observe(self, t: float, angle: float | None) -> None:
+        """A valve reading (its time stamp, its angle) while a reset may be under way."""
+        with self._lock:
+            judge = self._judge
+            if judge is None:
+                return
+            self.command(judge.target)
+            verdict = judge.observe(t, angle)
+            if verdict is not None:
+                self._judge, self._verdict = None, verdict
+                self._done.set()
 
     def run(self, target: float) -> tuple[bool, str]:
+        """Blocks until the valve has settled at ``target``, or the reset failed."""
         if not math.isfinite(target):
             return False, f"reset target {target} is not finite"
         if not self.set_torque(True):
+            if self.aborted():
+                return False, "reset aborted: shutting down"
             return False, "valve motor did not accept torque on"
-        settle = ValveSettle(target, self.tolerance, self.settle, self.timeout)
-        wall_start = time.monotonic()
+        self._done.clear()
+        with self._lock:
+            self._verdict = None
+            self._judge = ValveSettle(target, self.tolerance, self.settle, self.timeout)
         try:
-            while True:
-                self.command(target)
-                outcome = settle.observe(self.clock(), self.read_angle())
-                if outcome is not None:
-                    return outcome
+            self.command(target)
+            deadline = time.monotonic() + self.wall_timeout
+            while not self._done.wait(self.poll):
                 if self.aborted():
                     return False, "reset aborted: shutting down"
-                if time.monotonic() - wall_start > self.wall_timeout:
-                    return False, f"reset took longer than {self.wall_timeout} s of wall time"
-                self.sleep(self.poll)
+                if time.monotonic() > deadline:
+                    return False, (
+                        f"no valve verdict within {self.wall_timeout:.0f} s (readings stopped?)"
+                    )
+            assert self._verdict is not None
+            return self._verdict
         finally:
+            with self._lock:
+                self._judge = None
             self.set_torque(False)
