@@ -128,6 +128,24 @@ def test_fall_latches_crouch_with_slow_ramp():
     assert safety.command(STAND, now=4.1)
 
 
+def test_a_late_tick_with_lagging_readings_never_steps_a_crouch_back_up():
+    safety = make(fall_threshold_rad=0.5, crouch_velocity=0.5)
+    safety.command(STAND, now=0.0)
+    goals, readings, now = [], [STAND.copy()], 0.0
+    safety.update(STAND, quat_about("x", 0.7), now=now)
+    for k in range(60):
+        now += DT * (2.5 if k % 7 == 3 else 1.0)  # a loaded computer: some ticks late
+        lagging = readings[max(0, len(readings) - 3)]  # readings two goals behind
+        out = safety.update(lagging, UPRIGHT, now=now)
+        goals.append(out.targets)
+        readings.append(out.targets)
+    steps = np.diff(np.array(goals), axis=0)
+    assert np.all(steps <= 1e-12)  # the crouch only goes down
+    # After a real pause (nothing sent for many periods) the ramp starts from the readings.
+    out = safety.update(STAND, UPRIGHT, now=now + 10 * DT)
+    assert np.all(np.abs(out.targets - STAND) <= 0.5 * DT + 1e-12)
+
+
 def test_pitch_fall_and_invalid_imu():
     safety = make(fall_threshold_rad=0.5)
     safety.command(STAND, now=0.0)

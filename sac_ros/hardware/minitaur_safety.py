@@ -33,6 +33,7 @@ from sac_ros.robots import minitaur
 from sac_ros.robots.limits import JointLimits
 
 WATCHDOG_ACTIONS = ("hold", "crouch", "disable")
+LATE_TICKS = 3  # a gap of up to this many control periods is a late tick, not a pause
 
 
 class SafetyMode(str, Enum):
@@ -233,10 +234,13 @@ class MinitaurSafety:
     ) -> np.ndarray:
         """Goals ramp from the last goal sent (JointLimits.ramp): the motors lag their
         goals, so rate limiting against the measured angles alone would stall a loaded
-        leg halfway through a crouch."""
+        leg halfway through a crouch. A tick that comes late (a loaded computer) still
+        continues from that goal: restarting from readings that lag the goals would step
+        a crouch back up. Only after a real pause (no goals sent) does the ramp start
+        again from the measured angles."""
         period = self.config.control_period_s
         since = now - self._goal_time
-        recent = self._goal is not None and 0.0 <= since <= period
+        recent = self._goal is not None and 0.0 <= since <= LATE_TICKS * period
         dt = min(max(since, 1e-6), period) if recent else period
         previous = self._goal if recent else None
         goals = self.config.limits.ramp(desired, previous, measured, dt, period, speed)

@@ -29,6 +29,8 @@ from rclpy.qos import (
     qos_profile_sensor_data,
 )
 from rclpy.signals import SignalHandlerOptions
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
 
 try:  # rclpy's C++ EventsExecutor (Kilted and later; absent from older rclpy)
     from rclpy.experimental import EventsExecutor
@@ -159,6 +161,35 @@ class Diagnostics:
         arr = DiagnosticArray(status=[self._status])
         arr.header.stamp = self._node.get_clock().now().to_msg()
         self._pub.publish(arr)
+
+
+def offer_estop(
+    node: Node,
+    stop: Callable[[str], None],
+    release: Callable[[], tuple[bool, str]],
+    stopped: str,
+) -> None:
+    """The e-stop every driver offers: the ``estop`` topic (std_msgs/Bool, reliable; True
+    stops, False is ignored) and the ``estop`` / ``release_estop`` services
+    (std_srvs/Trigger). ``stop(why)`` stops; ``release()`` returns (released, message);
+    ``stopped`` is the estop service's answer."""
+
+    def on_topic(msg: Bool) -> None:
+        if msg.data:
+            stop("e-stop (topic)")
+
+    def on_stop(_req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        stop("e-stop (service)")
+        res.success, res.message = True, stopped
+        return res
+
+    def on_release(_req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        res.success, res.message = release()
+        return res
+
+    node.create_subscription(Bool, "estop", on_topic, EVENT_QOS)
+    node.create_service(Trigger, "estop", on_stop)
+    node.create_service(Trigger, "release_estop", on_release)
 
 
 def stamp_seconds(stamp: Any) -> float:

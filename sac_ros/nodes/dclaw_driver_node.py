@@ -37,7 +37,7 @@ from collections.abc import Callable
 from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, Float64MultiArray
+from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from sac_ros.hardware.dclaw_driver import (
@@ -52,11 +52,11 @@ from sac_ros.nodes import messages
 from sac_ros.nodes.common import (
     COMMAND_QOS,
     ERROR,
-    EVENT_QOS,
     SENSOR_QOS,
     WARN,
     Diagnostics,
     declare,
+    offer_estop,
     spin_node,
     steady_timer,
 )
@@ -137,9 +137,7 @@ class DClawDriverNode(Node):
         self.create_subscription(
             Float64MultiArray, "joint_position_controller/commands", self._on_command, COMMAND_QOS
         )
-        self.create_subscription(Bool, "estop", self._on_estop_topic, EVENT_QOS)
-        self.create_service(Trigger, "estop", self._on_estop)
-        self.create_service(Trigger, "release_estop", self._on_release_estop)
+        offer_estop(self, self.core.estop, self._release_estop, "e-stop: torque off")
         self.create_service(Trigger, "reboot", self._on_reboot)
         self.create_service(SetBool, "enable", self._on_enable)
         self.diag = Diagnostics(
@@ -315,20 +313,10 @@ class DClawDriverNode(Node):
             self._autostart_pending = False  # an operator decided
         return ok
 
-    def _on_estop_topic(self, msg: Bool) -> None:
-        if msg.data:
-            self.core.estop("e-stop (topic)")
-
-    def _on_estop(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
-        self.core.estop("e-stop (service)")
-        res.success, res.message = True, "e-stop: torque off"
-        return res
-
-    def _on_release_estop(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+    def _release_estop(self) -> tuple[bool, str]:
         self.core.release_estop()
-        res.success = self.core.mode is not Mode.ESTOP
-        res.message = f"mode {self.core.mode.value}; call enable to turn torque on"
-        return res
+        released = self.core.mode is not Mode.ESTOP
+        return released, f"mode {self.core.mode.value}; call enable to turn torque on"
 
     def _on_reboot(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
         try:

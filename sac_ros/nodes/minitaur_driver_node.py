@@ -43,7 +43,7 @@ import time
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
-from std_msgs.msg import Bool, Float64MultiArray
+from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from sac_ros.hardware.minitaur_safety import (
@@ -58,11 +58,11 @@ from sac_ros.nodes import messages
 from sac_ros.nodes.common import (
     COMMAND_QOS,
     ERROR,
-    EVENT_QOS,
     SENSOR_QOS,
     WARN,
     Diagnostics,
     declare,
+    offer_estop,
     spin_node,
     steady_timer,
 )
@@ -145,9 +145,7 @@ class MinitaurDriverNode(Node):
         self.create_subscription(
             Float64MultiArray, "joint_position_controller/commands", self._on_command, COMMAND_QOS
         )
-        self.create_subscription(Bool, "estop", self._on_estop_topic, EVENT_QOS)
-        self.create_service(Trigger, "estop", self._on_estop)
-        self.create_service(Trigger, "release_estop", self._on_release_estop)
+        offer_estop(self, self._estop, self._release_estop, "e-stop: no more targets")
         self.create_service(Trigger, "reset_fall", self._on_reset_fall)
         self.power = self.create_client(SetBool, power_service) if power_service else None
         self.diag = Diagnostics(
@@ -194,22 +192,13 @@ class MinitaurDriverNode(Node):
         except ValueError as exc:
             self._reject("command", "rejected_commands", exc)
 
-    def _on_estop_topic(self, msg: Bool) -> None:
-        if msg.data:
-            self.safety.estop("e-stop (topic)")
-            self._on_tick()
-
-    def _on_estop(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
-        self.safety.estop("e-stop (service)")
+    def _estop(self, why: str) -> None:
+        self.safety.estop(why)
         self._on_tick()
-        res.success, res.message = True, "e-stop: no more targets"
-        return res
 
-    def _on_release_estop(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+    def _release_estop(self) -> tuple[bool, str]:
         self.safety.release_estop()
-        res.success = self.safety.mode is not SafetyMode.ESTOP
-        res.message = f"mode {self.safety.mode.value}"
-        return res
+        return self.safety.mode is not SafetyMode.ESTOP, f"mode {self.safety.mode.value}"
 
     def _on_reset_fall(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
         try:

@@ -14,8 +14,7 @@ import numpy as np
 
 from sac_ros.robots import dclaw
 from sac_ros.robots.limits import finite_vector
-from sac_ros.robots.models import model_path
-from sac_ros.sim.rendering import LazyRenderer
+from sac_ros.sim.mujoco_model import MujocoModel
 
 CAMERA = "camera"
 IMAGE_SIZE = 32
@@ -28,37 +27,22 @@ def wrap_angle(angle: float) -> float:
     return float((angle + math.pi) % (2 * math.pi) - math.pi)
 
 
-class DClawSim:
+class DClawSim(MujocoModel):
     """The D'Claw model: joint position targets in, joint and valve state out."""
+
+    label = "D'Claw"
 
     def __init__(
         self, model_file: str | Path | None = None, control_rate_hz: float = dclaw.CONTROL_RATE_HZ
     ) -> None:
-        if not math.isfinite(control_rate_hz) or control_rate_hz <= 0:
-            raise ValueError(f"control rate must be positive, got {control_rate_hz}")
-        path = Path(model_file) if model_file is not None else model_path("dclaw", "mjcf")
-        self.model = mujoco.MjModel.from_xml_path(str(path))
-        self.data = mujoco.MjData(self.model)
-        period = 1.0 / control_rate_hz
-        self.substeps = max(1, round(period / self.model.opt.timestep))
-        self.dt = self.substeps * self.model.opt.timestep  # one control period, s
-
-        joint_ids = [self._id(mujoco.mjtObj.mjOBJ_JOINT, n) for n in dclaw.JOINT_NAMES]
-        self._qpos = np.array([self.model.jnt_qposadr[j] for j in joint_ids])
-        self._qvel = np.array([self.model.jnt_dofadr[j] for j in joint_ids])
+        super().__init__("dclaw", model_file, control_rate_hz, CAMERA)
+        self._qpos, self._qvel = self._joint_addresses(dclaw.JOINT_NAMES)
         self._act = np.array([self._id(mujoco.mjtObj.mjOBJ_ACTUATOR, n) for n in dclaw.JOINT_NAMES])
         valve = self._id(mujoco.mjtObj.mjOBJ_JOINT, dclaw.VALVE_JOINT)
         self._valve_qpos = int(self.model.jnt_qposadr[valve])
         self._valve_qvel = int(self.model.jnt_dofadr[valve])
         self._valve_act = self._id(mujoco.mjtObj.mjOBJ_ACTUATOR, VALVE_MOTOR)
-        self._renderer: LazyRenderer | None = None
         self.reset(0.0)
-
-    def _id(self, kind: mujoco.mjtObj, name: str) -> int:
-        index = mujoco.mj_name2id(self.model, kind, name)
-        if index < 0:
-            raise ValueError(f"the D'Claw model has no {kind.name} named {name!r}")
-        return int(index)
 
     # --- commands ------------------------------------------------------------------------
 
@@ -104,15 +88,7 @@ class DClawSim:
     def valve_motor_enabled(self) -> bool:
         return not self.model.opt.disableactuator & (1 << VALVE_MOTOR_GROUP)
 
-    def step(self) -> None:
-        """Advance one control period."""
-        mujoco.mj_step(self.model, self.data, nstep=self.substeps)
-
     # --- state ---------------------------------------------------------------------------
-
-    @property
-    def time(self) -> float:
-        return float(self.data.time)
 
     def joint_positions(self) -> np.ndarray:
         return self.data.qpos[self._qpos].copy()
@@ -136,14 +112,7 @@ class DClawSim:
 
     def render(self, width: int = IMAGE_SIZE, height: int = IMAGE_SIZE) -> np.ndarray:
         """RGB uint8 image (height, width, 3) from the `camera`; the renderer is lazy."""
-        if self._renderer is None:
-            self._renderer = LazyRenderer(self.model, CAMERA)
-        return self._renderer.render(self.data, width, height)
-
-    def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        return super().render(width, height)
 
     @staticmethod
     def _check_joints(values: np.ndarray, what: str) -> np.ndarray:

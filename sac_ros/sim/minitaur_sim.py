@@ -15,52 +15,35 @@ import numpy as np
 
 from sac_ros.robots import minitaur
 from sac_ros.robots.limits import finite_vector
-from sac_ros.robots.models import model_path
-from sac_ros.sim.rendering import LazyRenderer
+from sac_ros.sim.mujoco_model import MujocoModel
 
 CONTROL_RATE_HZ = 50.0
 CAMERA = "track"
 BASE_JOINT = "base"
 
 
-class MinitaurSim:
+class MinitaurSim(MujocoModel):
     """The Minitaur model: 8 motor angle targets in; motors, base pose and IMU out."""
+
+    label = "Minitaur"
 
     def __init__(
         self, model_file: str | Path | None = None, control_rate_hz: float = CONTROL_RATE_HZ
     ) -> None:
-        if not math.isfinite(control_rate_hz) or control_rate_hz <= 0:
-            raise ValueError(f"control rate must be positive, got {control_rate_hz}")
-        path = Path(model_file) if model_file is not None else model_path("minitaur", "mjcf")
-        self.model = mujoco.MjModel.from_xml_path(str(path))
-        self.data = mujoco.MjData(self.model)
-        self.substeps = max(1, round(1.0 / control_rate_hz / self.model.opt.timestep))
-        self.dt = self.substeps * self.model.opt.timestep  # one control period, s
-
-        joint = mujoco.mjtObj.mjOBJ_JOINT
-        motors = [self._id(joint, n) for n in minitaur.JOINT_NAMES]
-        knees = [self._id(joint, n) for n in minitaur.KNEE_JOINT_NAMES]
-        self._motor_qpos = np.array([self.model.jnt_qposadr[j] for j in motors])
-        self._motor_qvel = np.array([self.model.jnt_dofadr[j] for j in motors])
-        self._knee_qpos = np.array([self.model.jnt_qposadr[j] for j in knees])
+        super().__init__("minitaur", model_file, control_rate_hz, CAMERA)
+        self._motor_qpos, self._motor_qvel = self._joint_addresses(minitaur.JOINT_NAMES)
+        self._knee_qpos, _ = self._joint_addresses(minitaur.KNEE_JOINT_NAMES)
         self._act = np.array(
             [self._id(mujoco.mjtObj.mjOBJ_ACTUATOR, f"motor_{n}") for n in minitaur.MOTOR_NAMES]
         )
-        base = self._id(joint, BASE_JOINT)
+        base = self._id(mujoco.mjtObj.mjOBJ_JOINT, BASE_JOINT)
         self._base_qpos = int(self.model.jnt_qposadr[base])
         self._base_qvel = int(self.model.jnt_dofadr[base])
         self._sensor = {
             name: self._sensor_slice(name)
             for name in ("imu_orientation", "imu_gyro", "imu_accelerometer")
         }
-        self._renderer: LazyRenderer | None = None
         self.reset()
-
-    def _id(self, kind: mujoco.mjtObj, name: str) -> int:
-        index = mujoco.mj_name2id(self.model, kind, name)
-        if index < 0:
-            raise ValueError(f"the Minitaur model has no {kind.name} named {name!r}")
-        return int(index)
 
     def _sensor_slice(self, name: str) -> slice:
         index = self._id(mujoco.mjtObj.mjOBJ_SENSOR, name)
@@ -102,15 +85,7 @@ class MinitaurSim:
         m = self._check_motors(motor_angles, "motor targets")
         self.data.ctrl[self._act] = minitaur.LIMITS.clip(m)
 
-    def step(self) -> None:
-        """Advance one control period."""
-        mujoco.mj_step(self.model, self.data, nstep=self.substeps)
-
     # --- state ---------------------------------------------------------------------------
-
-    @property
-    def time(self) -> float:
-        return float(self.data.time)
 
     def motor_angles(self) -> np.ndarray:
         return self.data.qpos[self._motor_qpos].copy()
@@ -146,14 +121,7 @@ class MinitaurSim:
 
     def render(self, width: int = 320, height: int = 240) -> np.ndarray:
         """RGB uint8 image (height, width, 3) from the tracking camera; lazy renderer."""
-        if self._renderer is None:
-            self._renderer = LazyRenderer(self.model, CAMERA)
-        return self._renderer.render(self.data, width, height)
-
-    def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        return super().render(width, height)
 
     @staticmethod
     def _check_motors(values: np.ndarray, what: str) -> np.ndarray:
