@@ -147,11 +147,12 @@ def test_deferred_rewards_file_transitions_in_order_when_they_arrive():
     assert runner.outbox.next_seq == 1 and runner.awaiting_rewards == 1
     out = runner.step(_snap(0.3), None)  # the time limit needs no reward to end the episode
     assert out.episode_over and out.transition.truncated and runner.phase is Phase.RESETTING
-    assert runner.settled_episodes() == []  # its last rewards are still on their way
+    assert runner.settled_count() == 0  # its last rewards are still on their way
     runner.add_reward(RewardInfo(0.2, -2.0, False, False))
     runner.add_reward(RewardInfo(0.3, -3.0, False, True))
-    assert [e.ret for e in runner.settled_episodes()] == [-6.0]
-    assert runner.settled_episodes()[0].success
+    settled = runner.finished[: runner.settled_count()]
+    assert [e.ret for e in settled] == [-6.0]
+    assert settled[0].success
     rewards = [t.reward for _, t in runner.outbox.take(10)]
     assert rewards == [-1.0, -2.0, -3.0] and runner.discarded_transitions == 0
 

@@ -23,12 +23,11 @@ class LoopTiming:
         self._last_start: float | None = None
         self._start: float | None = None
 
-    def begin(self) -> float:
+    def begin(self) -> None:
         start = self._clock()
         if self._last_start is not None:
             self.periods.append(start - self._last_start)
         self._last_start = self._start = start
-        return start
 
     def end(self) -> None:
         if self._start is not None:

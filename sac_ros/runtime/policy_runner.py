@@ -272,10 +272,6 @@ class PolicyRunner:
                 count -= 1
         return count
 
-    def settled_episodes(self) -> list[EpisodeStats]:
-        """Finished episodes whose every reward is in (all of them unless deferring)."""
-        return self.finished[: self.settled_count()]
-
     def _choose_action(self, obs: Observation) -> np.ndarray:
         if self.actor is None:
             if not self.random_until_policy or self.deterministic:
