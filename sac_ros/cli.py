@@ -9,9 +9,12 @@
 ``train`` starts the graph of sac_ros.graph as processes (sac_ros.launcher) with
 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST unless the environment sets a range, follows it
 with a progress bar, stops every process cleanly on Ctrl-C or at the step budget (final
-checkpoint), and leaves summary.json, metrics.csv, curve.png, TensorBoard event files,
-checkpoints and each node's log in the run directory. A node that dies stops the run with
-a non-zero exit that names it.
+checkpoint), and leaves summary.json, metrics.csv (one row per episode), the learner's
+learner_stats.csv, curve.png, TensorBoard event files (the learner's in tensorboard/, the
+episodes' in tensorboard/episodes/), checkpoints and each node's log in the run directory.
+A node that dies stops the run with a non-zero exit that names it. ``--resume`` continues
+the run in ``--run-dir`` from its checkpoint; ``--steps`` is the whole run's budget and
+what it writes covers every session.
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sac_ros.graph import OBS, ROBOTS, SIMS, build_graph, describe, robot_namespaces
 
 DEFAULT_STEPS = {"dclaw": 20_000, "minitaur": 100_000}
+CHECKPOINT_MANIFEST = Path("checkpoint") / "manifest.json"  # the learner's, once it saved
 DEMO_STEPS = 50_000  # about 8 minutes on a 2-core machine at ~110 steps/s (UTD 1)
 
 
@@ -65,7 +70,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def _learner_counts(run_dir: Path) -> dict[str, Any]:
     """What the learner's last checkpoint holds (received transitions per robot...)."""
-    manifest = run_dir / "checkpoint" / "manifest.json"
+    manifest = run_dir / CHECKPOINT_MANIFEST
     if not manifest.exists():
         return {}
     folder = json.loads(manifest.read_text())["folder"]
@@ -75,6 +80,28 @@ def _learner_counts(run_dir: Path) -> dict[str, Any]:
 
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
+
+
+def _session_counts(
+    args: argparse.Namespace, stats_files: dict[str, Path], learner: dict[str, Any]
+) -> dict[str, Any]:
+    """This session's counts from the policy nodes' stats files; the learner's are the
+    whole run's already (its checkpoint carries them over)."""
+    policy_stats = [json.loads(p.read_text()) if p.exists() else {} for p in stats_files.values()]
+    published = sum(int(s.get("transitions_published", 0)) for s in policy_stats)
+    return {
+        "robot": args.robot,
+        "obs": args.obs,
+        "sim": args.sim,
+        "robots": args.robots,
+        "env_steps": published,
+        "transitions_published": published,
+        "transitions_received": sum(int(v) for v in learner.get("received", {}).values()),
+        "transitions_dropped": sum(int(s.get("transitions_dropped", 0)) for s in policy_stats),
+        "policy_versions_applied": sorted(
+            {v for s in policy_stats for v in s.get("versions_used", [])}
+        ),
+    }
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -90,6 +117,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     steps = args.steps or DEFAULT_STEPS[args.robot]
     run_dir = Path(args.run_dir or f"runs/{args.robot}_{args.obs}_{time.strftime('%Y%m%d_%H%M%S')}")
     run_dir.mkdir(parents=True, exist_ok=True)
+    record = (
+        RunRecord.resume(run_dir, wall_start=time.monotonic())
+        if args.resume
+        else RunRecord(run_dir, wall_start=time.monotonic())
+    )
+    if record.env_steps >= steps:
+        raise SystemExit(
+            f"sac-ros: the run in {run_dir} already has {record.env_steps} environment steps; "
+            f"--steps is the whole run's budget: give more than that"
+        )
     namespaces = robot_namespaces(args.robot, args.robots)
     extra = _overrides(args.set)
     stats_files = {ns: run_dir / f"policy{ns.replace('/', '_')}.json" for ns in namespaces}
@@ -104,10 +141,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             spec.parameters.setdefault("stats_file", str(stats_files[spec.namespace]))
     (run_dir / "graph.txt").write_text(describe(nodes) + "\n")
 
-    record = RunRecord(run_dir, wall_start=time.monotonic())
+    record.open_tensorboard()
     graph = GraphProcesses(nodes, log_dir=run_dir / "logs")
     print(f"sac-ros: {args.robot} ({args.obs}) in {args.sim}, {len(nodes)} processes, "
-          f"run directory {run_dir}")  # fmt: skip
+          f"run directory {run_dir}"
+          + (f", resumed at {record.env_steps} steps" if args.resume else ""))  # fmt: skip
     # SIGTERM (a service manager, a CI timeout) stops the run as cleanly as Ctrl-C, and
     # rclpy must leave Ctrl-C to us: the graph is stopped in order, not torn down.
     # Installed explicitly: a shell's background job starts with SIGINT ignored.
@@ -115,11 +153,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     graph.start()
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
-    monitor = Monitor(
-        namespaces,
-        lambda ns, values, wall: record.add_episode(ns, values, record.env_steps, wall),
-    )
-    bar = tqdm(total=steps, unit="step", dynamic_ncols=True, disable=args.quiet)
+    monitor = Monitor(namespaces, record.add_episode)
+    bar = tqdm(total=steps, initial=record.env_steps, unit="step", dynamic_ncols=True,
+               disable=args.quiet)  # fmt: skip
     failed: list[str] = []
     interrupted = False
     try:
@@ -149,29 +185,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         monitor.destroy_node()
         rclpy.shutdown()
         codes = graph.stop()
+        record.close()
     bad_exit = {k: v for k, v in codes.items() if v not in (0, -2)}
-    policy_stats = {
-        ns: json.loads(p.read_text()) if p.exists() else {} for ns, p in stats_files.items()
-    }
     learner = _learner_counts(run_dir)
-    published = sum(int(s.get("transitions_published", 0)) for s in policy_stats.values())
-    received = sum(int(v) for v in learner.get("received", {}).values())
+    session = _session_counts(args, stats_files, learner)
     summary = record.write_summary(
         {
-            "robot": args.robot,
-            "obs": args.obs,
-            "sim": args.sim,
-            "robots": args.robots,
-            "env_steps": published,
-            "episode_steps": record.env_steps,
-            "transitions_published": published,
-            "transitions_received": received,
-            "transitions_dropped": sum(
-                int(s.get("transitions_dropped", 0)) for s in policy_stats.values()
-            ),
-            "policy_versions_applied": sorted(
-                {v for s in policy_stats.values() for v in s.get("versions_used", [])}
-            ),
+            **session,
             "updates": int(learner.get("updates", record.learner.get("updates", 0))),
             "wall_s": round(time.monotonic() - record.wall_start, 1),
             "interrupted": interrupted,
@@ -185,12 +205,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"sac-ros: node failed: {f}", file=sys.stderr)
     if bad_exit:
         print(f"sac-ros: nodes exited badly on stop: {bad_exit}", file=sys.stderr)
-    ret, success = record.recent()
     print(
-        f"sac-ros: {record.env_steps} steps, {len(record.episodes)} episodes, recent return "
-        f"{ret:.1f}, success {success:.2f}; transitions {published} published, {received} "
-        f"in the learner.\n  results: {summary.parent} (summary.json, metrics.csv, curve.png, "
-        f"checkpoint/, tensorboard/, logs/)\n  watch:   tensorboard --logdir {run_dir}"
+        f"sac-ros: {summary['env_steps']} steps, {summary['episodes']} episodes, recent return "
+        f"{summary['recent_return']:.1f}, success {summary['final_success_rate']:.2f}; "
+        f"transitions {summary['transitions_published']} published, "
+        f"{summary['transitions_received']} in the learner.\n  results: {run_dir} "
+        f"(summary.json, metrics.csv, learner_stats.csv, curve.png, checkpoint/, "
+        f"tensorboard/, logs/)\n  watch:   tensorboard --logdir {run_dir}"
     )
     return 1 if failed or bad_exit else 0
 
@@ -203,6 +224,27 @@ def _resolve_checkpoint(path: Path) -> Path:
         folder = json.loads((path / "manifest.json").read_text())["folder"]
         return path / folder / "agent"
     return path
+
+
+class _Video:
+    """An mp4 of RGB frames, opened with the first frame's size."""
+
+    def __init__(self, path: str, fps: float) -> None:
+        self.path, self.fps = path, fps
+        self.writer: Any = None
+
+    def add(self, frame: Any) -> None:
+        if self.writer is None:
+            import cv2
+
+            h, w = frame.shape[:2]
+            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+            self.writer = cv2.VideoWriter(self.path, fourcc, self.fps, (w, h))
+        self.writer.write(frame[:, :, ::-1])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -219,32 +261,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     }[(args.robot, args.obs)]
     agent = SACAgent.load_checkpoint(_resolve_checkpoint(Path(args.checkpoint)), device="cpu")
     env = gymnasium.make(env_id, render_mode="rgb_array" if args.video else None)
-    writer = None
+    # One frame per control step, played back in real time.
+    video = _Video(args.video, float(env.metadata["render_fps"])) if args.video else None
     successes, errors, returns = [], [], []
     for episode in range(args.episodes):
         obs, info = env.reset(seed=args.seed + episode)
+        if video is not None:
+            video.add(env.render())
         done, total = False, 0.0
         while not done:
             obs, reward, terminated, truncated, info = env.step(agent.act(obs, deterministic=True))
             total += float(reward)
             done = terminated or truncated
-            if args.video:
-                frame = env.render()
-                if writer is None:
-                    import cv2
-
-                    h, w = frame.shape[:2]
-                    fps = int(round(1.0 / env.unwrapped.dt)) if hasattr(env.unwrapped, "dt") else 10
-                    writer = cv2.VideoWriter(
-                        args.video, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h)
-                    )
-                writer.write(frame[:, :, ::-1])
+            if video is not None:
+                video.add(env.render())
         returns.append(total)
         successes.append(bool(info.get("is_success", False)))
         if "angle_error" in info:
             errors.append(abs(float(info["angle_error"])))
-    if writer is not None:
-        writer.release()
+    if video is not None:
+        video.close()
     result = {
         "env": env_id,
         "episodes": args.episodes,
@@ -258,11 +294,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    args = build_parser().parse_args(
+    return main(
         ["train", "dclaw", "--sim", "mujoco", "--steps", str(DEMO_STEPS),
          "--run-dir", args.run_dir or f"runs/demo_{time.strftime('%Y%m%d_%H%M%S')}"]
     )  # fmt: skip
-    return cmd_train(args)
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -274,14 +322,25 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--sim", choices=SIMS, default=sim_default)
         q.add_argument("--obs", choices=OBS, default="state")
         q.add_argument(
-            "--robots", type=int, default=1, help="robots (namespaces) feeding one learner"
+            "--robots",
+            type=_int_at_least(1),
+            default=1,
+            help="robots (namespaces) feeding one learner",
         )
+        q.set_defaults(usage_error=q.error)  # for the checks in main, with q's usage
 
     t = sub.add_parser("train", help="train in a simulator or on hardware")
     robot_args(t)
-    t.add_argument("--steps", type=int, default=0, help="environment steps (all robots)")
+    t.add_argument(
+        "--steps",
+        type=_int_at_least(0),
+        default=0,
+        help="environment steps of the whole run, all robots (0: the robot's default)",
+    )
     t.add_argument("--run-dir", default="")
-    t.add_argument("--resume", action="store_true")
+    t.add_argument(
+        "--resume", action="store_true", help="continue the run in --run-dir from its checkpoint"
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--params-file", default=None, help="YAML overriding config/ROBOT.yaml")
     t.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
@@ -292,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("robot", choices=ROBOTS)
     e.add_argument("--obs", choices=OBS, default="state")
     e.add_argument("--checkpoint", required=True, help="run dir, checkpoint dir or agent dir")
-    e.add_argument("--episodes", type=int, default=10)
+    e.add_argument("--episodes", type=_int_at_least(1), default=10)
     e.add_argument("--seed", type=int, default=1000)
     e.add_argument("--video", default="", help="write an mp4 of the episodes")
     e.set_defaults(func=cmd_eval)
@@ -307,10 +366,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_robots(args: argparse.Namespace) -> None:
+    if args.robot == "dclaw" and args.sim == "none" and args.robots > 1:
+        args.usage_error(
+            "--sim none --robots K > 1: every real D'Claw needs its own serial port (and "
+            "camera), which one sac-ros command cannot give. Start each robot with `ros2 "
+            "launch sac_ros robot.launch.py robot:=dclaw namespace:=dclaw_I port:=PORT_I` "
+            "and one learner with `ros2 launch sac_ros learner.launch.py robot:=dclaw "
+            "robot_namespaces:=/dclaw_0,/dclaw_1 run_dir:=D`"
+        )
+
+
+def _check_run_dir(args: argparse.Namespace) -> None:
+    run_dir = Path(args.run_dir) if args.run_dir else None
+    has_checkpoint = run_dir is not None and (run_dir / CHECKPOINT_MANIFEST).exists()
+    if args.resume and run_dir is None:
+        args.usage_error("--resume needs --run-dir D, the directory of the run to continue")
+    if args.resume and not has_checkpoint:
+        args.usage_error(f"--resume: {run_dir} holds no checkpoint ({CHECKPOINT_MANIFEST})")
+    if not args.resume and has_checkpoint:
+        args.usage_error(
+            f"{run_dir} already holds a run: add --resume to continue it, or choose another "
+            "--run-dir"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "robot", None) == "minitaur" and getattr(args, "obs", "state") == "pixels":
         raise SystemExit("the Minitaur task has no pixel variant")
+    if hasattr(args, "robots"):
+        _check_robots(args)
+    if args.command == "train":
+        _check_run_dir(args)
     return int(args.func(args))
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-pytestmark = [pytest.mark.ros, pytest.mark.slow]
+from sac_ros.cli import main
+from sac_ros.sim.dclaw_env import DClawValveEnv
+from sac_ros.tasks import dclaw_valve
 
 SMALL = ["--set", "learner.warmup=100", "--set", "learner.hidden=[64,64]",
          "--set", "learner.batch_size=64", "--set", "learner.publish_every=50"]  # fmt: skip
@@ -22,6 +27,59 @@ def sac_ros(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+def train(run: Path, steps: int, *extra: str) -> dict:
+    out = sac_ros("train", "dclaw", "--steps", str(steps), "--run-dir", str(run), "--quiet",
+                  *SMALL, *extra)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads((run / "summary.json").read_text())
+
+
+def csv_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def check_run_files(run: Path, summary: dict) -> list[dict[str, str]]:
+    """metrics.csv (episodes) and learner_stats.csv (the learner's) apart, each with one
+    header; the episodes also in TensorBoard. Returns the episode rows."""
+    header, episodes = csv_rows(run / "metrics.csv")
+    assert header[:3] == ["robot", "episode", "return"] and "env_steps" in header
+    assert len(episodes) == summary["episodes"]
+    header, stats = csv_rows(run / "learner_stats.csv")
+    assert header[:2] == ["time", "updates"] and "critic_loss" in header and stats
+    updates = [int(r["updates"]) for r in stats]  # a repeated header would not parse
+    assert updates == sorted(updates) and updates[-1] <= summary["updates"]
+    events = EventAccumulator(str(run / "tensorboard" / "episodes"))
+    events.Reload()
+    steps = [e.step for e in events.Scalars("episode/dclaw/return")]
+    assert steps == [int(r["env_steps"]) for r in episodes]
+    assert 0.0 <= summary["final_success_rate"] <= 1.0
+    return episodes
+
+
+def refusal(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    with pytest.raises(SystemExit) as stop:
+        main(list(args))
+    assert stop.value.code == 2  # argparse's usage error, before anything starts
+    return capsys.readouterr().err
+
+
+def test_bad_arguments_are_refused(tmp_path, capsys):
+    assert "--robots: must be at least 1, got 0" in refusal(
+        capsys, "train", "dclaw", "--robots", "0"
+    )
+    assert "must be at least 1" in refusal(capsys, "graph", "dclaw", "--robots", "-1")
+    assert "--resume needs --run-dir" in refusal(capsys, "train", "dclaw", "--resume")
+    err = refusal(capsys, "train", "dclaw", "--resume", "--run-dir", str(tmp_path))
+    assert "holds no checkpoint" in err
+    err = refusal(capsys, "train", "dclaw", "--sim", "none", "--robots", "2")
+    assert "own serial port" in err and "robot.launch.py" in err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.ros
+@pytest.mark.slow
 def test_graph_lists_nodes_parameters_and_remappings():
     out = sac_ros("graph", "dclaw", "--robots", "2", "--obs", "pixels")
     assert out.returncode == 0, out.stderr
@@ -32,21 +90,21 @@ def test_graph_lists_nodes_parameters_and_remappings():
     assert bad.returncode != 0 and "no pixel variant" in bad.stderr
 
 
-def test_train_then_eval(tmp_path):
+@pytest.mark.ros
+@pytest.mark.slow
+def test_train_then_eval(tmp_path, capsys):
     run = tmp_path / "run"
-    out = sac_ros("train", "dclaw", "--steps", "400", "--run-dir", str(run), "--quiet", *SMALL)
-    assert out.returncode == 0, out.stdout + out.stderr
-    summary = json.loads((run / "summary.json").read_text())
+    summary = train(run, 400)
     assert summary["env_steps"] >= 400
     assert summary["transitions_published"] == summary["transitions_received"]
     assert summary["episodes"] >= 5 and len(summary["policy_versions_applied"]) >= 2
     assert all(code == 0 for code in summary["exit_codes"].values())
-    for name in ("metrics.csv", "curve.png", "graph.txt"):
+    for name in ("metrics.csv", "learner_stats.csv", "curve.png", "graph.txt"):
         assert (run / name).stat().st_size > 0, name
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     assert (run / "checkpoint" / "manifest.json").exists()
-    rows = (run / "metrics.csv").read_text().splitlines()
-    assert rows[0].startswith("robot,episode,return") and len(rows) == summary["episodes"] + 1
+    check_run_files(run, summary)
+    assert "already holds a run" in refusal(capsys, "train", "dclaw", "--run-dir", str(run))
 
     video = tmp_path / "eval.mp4"
     ev = sac_ros("eval", "dclaw", "--checkpoint", str(run), "--episodes", "2",
@@ -55,9 +113,41 @@ def test_train_then_eval(tmp_path):
     result = json.loads(ev.stdout.strip().splitlines()[-1])
     assert result["episodes"] == 2 and 0.0 <= result["success_rate"] <= 1.0
     assert result["median_final_error"] <= 3.1416
-    assert video.stat().st_size > 10_000
+    clip = cv2.VideoCapture(str(video))
+    # Each episode: the frame after reset, then one per step, at the control rate.
+    assert clip.get(cv2.CAP_PROP_FRAME_COUNT) == 2 * (dclaw_valve.EPISODE_STEPS + 1)
+    assert clip.get(cv2.CAP_PROP_FPS) == DClawValveEnv.metadata["render_fps"]
+    clip.release()
 
 
+@pytest.mark.ros
+@pytest.mark.slow
+def test_resume_continues_the_whole_run(tmp_path):
+    run = tmp_path / "run"
+    first = train(run, 200)
+    _, first_rows = csv_rows(run / "metrics.csv")
+    second = train(run, 450, "--resume")
+    session = json.loads((run / "policy_dclaw.json").read_text())  # the second session's
+
+    assert second["sessions"] == 2 and second["env_steps"] >= 450
+    assert second["env_steps"] == first["env_steps"] + session["transitions_published"]
+    assert second["transitions_published"] == second["env_steps"]
+    assert second["transitions_received"] == second["transitions_published"]
+    assert second["episodes"] > first["episodes"] and second["updates"] > first["updates"]
+    assert set(first["policy_versions_applied"]) <= set(second["policy_versions_applied"])
+    assert second["wall_s"] > first["wall_s"]
+    rows = check_run_files(run, second)
+    assert rows[: len(first_rows)] == first_rows
+    assert [int(r["episode"]) for r in rows] == list(range(len(rows)))
+    new_steps = [int(r["env_steps"]) for r in rows[len(first_rows) :]]
+    assert new_steps[0] > first["env_steps"] and new_steps == sorted(new_steps)
+    # --steps is the whole run's budget: one it has already reached is refused.
+    out = sac_ros("train", "dclaw", "--steps", "300", "--run-dir", str(run), "--resume")
+    assert out.returncode == 1 and "already has" in out.stderr
+
+
+@pytest.mark.ros
+@pytest.mark.slow
 def test_a_node_that_dies_fails_the_run_and_is_named(tmp_path):
     out = sac_ros("train", "dclaw", "--steps", "100000", "--run-dir", str(tmp_path / "r"),
                   "--quiet", "--set", "policy.tick=bogus", timeout=120)  # fmt: skip

@@ -236,7 +236,7 @@ def test_checkpoint_and_resume_continue_exactly(tmp_path):
     # The resumed learner continues the sender's numbering, and keeps the metrics.
     assert resumed.ingest("robot", transitions(24, 3)) == 1
     core.close()
-    assert (tmp_path / "metrics.csv").read_text().count("\n") >= 2
+    assert (tmp_path / "learner_stats.csv").read_text().count("\n") >= 2
     assert any((tmp_path / "tensorboard").iterdir())
     with pytest.raises(ValueError, match="already holds a checkpoint"):
         make_core(tmp_path)
@@ -254,7 +254,7 @@ def test_resume_drops_metrics_logged_after_the_checkpoint(tmp_path):
     core.train_pending()  # rows at 25 and 30, then a "crash": no close()
 
     def logged() -> list[int]:
-        lines = (tmp_path / "metrics.csv").read_text().splitlines()
+        lines = (tmp_path / "learner_stats.csv").read_text().splitlines()
         column = lines[0].split(",").index("updates")
         return [int(line.split(",")[column]) for line in lines[1:]]
 

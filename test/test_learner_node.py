@@ -272,5 +272,5 @@ def test_learner_survives_kill9_and_keeps_every_transition_once(harness):
     assert final["policy_version"] >= max(versions_before)
     expected = [float(i) for i in range(200)] + [float(10_000 + i) for i in range(200)]
     assert stored_rewards(h.run_dir) == expected
-    assert (h.run_dir / "metrics.csv").exists()
+    assert (h.run_dir / "learner_stats.csv").exists()
     assert any((h.run_dir / "tensorboard").iterdir())

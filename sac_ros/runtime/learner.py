@@ -17,8 +17,8 @@
   (:mod:`sac_ros.runtime.checkpoint`): the inbox marks what it received as durable and the
   acks say so once the checkpoint is on disk. ``resume=True`` continues from the newest
   consistent checkpoint: updates, temperature, optimizers, buffer, inbox, counters.
-* TensorBoard scalars (``run_dir/tensorboard``) and ``run_dir/metrics.csv`` every
-  ``log_every`` updates.
+* TensorBoard scalars (``run_dir/tensorboard``) and a row of ``run_dir/learner_stats.csv``
+  every ``log_every`` updates (one header; a resumed learner appends to the file).
 
 Locks: ``_data`` guards the buffer, the inbox and the counters (ingest, sampling, acks,
 checkpoints); ``_train`` is held for one gradient step, and by a checkpoint so the agent is
@@ -48,7 +48,7 @@ from sac_ros.sac import STAT_KEYS, ObsSpec, ReplayBuffer, SACAgent, SACConfig
 
 CHECKPOINT_DIR = "checkpoint"
 TENSORBOARD_DIR = "tensorboard"
-METRICS_CSV = "metrics.csv"
+STATS_CSV = "learner_stats.csv"  # metrics.csv is the sac-ros command's, per episode
 
 
 class LayoutMismatch(ValueError):
@@ -532,7 +532,7 @@ class LearnerCore:
             return
         run_dir = Path(self.settings.run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        self._csv_path = run_dir / METRICS_CSV
+        self._csv_path = run_dir / STATS_CSV
         if resumed and self._csv_path.exists():
             _truncate_csv(self._csv_path, self.updates)
         if self.settings.tensorboard:
