@@ -2,7 +2,8 @@
 
 The probe plays everything around the driver: ros2_control (joint_state_broadcaster
 publishing on ``joint_state_broadcaster/joint_states`` in its own joint order, a forward
-position controller that tracks every target perfectly), the IMU, and the policy.
+position controller that tracks every target perfectly, or in effort mode a forward
+effort controller whose motors do not move), the IMU, and the policy.
 """
 
 from __future__ import annotations
@@ -54,14 +55,23 @@ def quaternion(roll: float) -> tuple[float, float, float, float]:
 
 
 class Rig:
-    def __init__(self, ns: str, log: Path) -> None:
+    def __init__(
+        self,
+        ns: str,
+        log: Path,
+        params: dict[str, object] | None = None,
+        motor_topic: str = "forward_position_controller/commands",
+        imu_topic: str = "imu",
+    ) -> None:
         self.ns, self.log = ns, log
+        self.tracks = motor_topic == "forward_position_controller/commands"
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         n = self.node = rclpy.create_node("minitaur_probe", context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(n)
         self.measured = STANDING.copy()  # the "hardware": tracks each target at once
+        self.velocity = 0.0
         self.targets: list[tuple[float, np.ndarray]] = []
         self.republished: JointState | None = None
         self.status: DiagnosticStatus | None = None
@@ -73,21 +83,24 @@ class Rig:
         self.pub_states = n.create_publisher(
             JointState, f"{ns}/joint_state_broadcaster/joint_states", qos_profile_sensor_data
         )
-        self.pub_imu = n.create_publisher(Imu, f"{ns}/imu", qos_profile_sensor_data)
+        self.pub_imu = n.create_publisher(Imu, f"{ns}/{imu_topic}", qos_profile_sensor_data)
         self.pub_policy = n.create_publisher(
             Float64MultiArray, f"{ns}/joint_position_controller/commands", COMMAND_QOS
         )
         self.pub_estop = n.create_publisher(Bool, f"{ns}/estop", 10)
-        n.create_subscription(Float64MultiArray, f"{ns}/forward_position_controller/commands",
-                              self._on_target, 10)  # fmt: skip
-        n.create_subscription(JointState, f"{ns}/joint_states",
-                              lambda m: setattr(self, "republished", m), qos_profile_sensor_data)
+        n.create_subscription(Float64MultiArray, f"{ns}/{motor_topic}", self._on_target, 100)
+        n.create_subscription(
+            JointState,
+            f"{ns}/joint_states",
+            lambda m: setattr(self, "republished", m),
+            qos_profile_sensor_data,
+        )
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 50)
         self.clients = {name: n.create_client(Trigger, f"{ns}/{name}")
                         for name in ("estop", "release_estop", "reset_fall")}  # fmt: skip
         cmd = [sys.executable, "-m", "sac_ros.nodes.minitaur_driver_node", "--ros-args",
                "-r", f"__ns:={ns}"]  # fmt: skip
-        for key, value in DRIVER.items():
+        for key, value in {**DRIVER, **(params or {})}.items():
             cmd += ["-p", f"{key}:={value}"]
         with open(log, "a") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
@@ -95,7 +108,8 @@ class Rig:
     def _on_target(self, msg: Float64MultiArray) -> None:
         target = np.array(msg.data)
         self.targets.append((time.monotonic(), target))
-        self.measured = target.copy()
+        if self.tracks:
+            self.measured = target.copy()
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
         for s in msg.status:
@@ -108,7 +122,7 @@ class Rig:
         if self.states_on:
             js = JointState(name=list(reversed(NAMES)),  # ros2_control picks its own order
                             position=[float(v) for v in reversed(self.measured)],
-                            velocity=[0.0] * 8, effort=[0.5] * 8)  # fmt: skip
+                            velocity=[self.velocity] * 8, effort=[0.5] * 8)  # fmt: skip
             js.header.stamp = stamp
             self.pub_states.publish(js)
         if self.imu_on:
@@ -274,3 +288,60 @@ def test_estop_and_stale_states_stop_the_targets(rig):
     assert len(rig.targets) == count
     rig.states_on = True
     rig.spin_until(lambda: len(rig.targets) > count, 3, "targets again")
+
+
+EFFORT = {"command_interface": "effort", "kp": 8.0, "kd": 0.5, "max_torque": 1.0,
+          "imu_topic": "imu_sensor_broadcaster/imu", "watchdog_action": "disable"}  # fmt: skip
+
+
+@pytest.fixture
+def effort_rig(tmp_path):
+    r = Rig(f"/hw_minitaur_effort_{os.getpid()}", tmp_path / "driver.log", EFFORT,
+            motor_topic="forward_effort_controller/commands",
+            imu_topic="imu_sensor_broadcaster/imu")  # fmt: skip
+    try:
+        r.spin_until(lambda: r.targets, 30, "the first torques")
+        yield r
+    finally:
+        r.close()
+
+
+def test_effort_mode_runs_the_pd_and_motors_off_is_zero_torque(effort_rig):
+    rig = effort_rig  # the motors stay at STANDING, turning at 0.1 rad/s
+    rig.velocity = 0.1
+    rig.running(STANDING + 0.1)  # a fall if the IMU were read from "imu"
+    rig.spin_until(lambda: np.allclose(rig.targets[-1][1], 8.0 * 0.1 - 0.5 * 0.1), 5, "the PD")
+    assert rig.values["command_interface"] == "effort" and float(rig.values["kp"]) == 8.0
+    # Far: the targets stay within one tick's travel (0.2 rad) of the motors, and the
+    # torque, 8 * 0.2 - 0.05, saturates at max_torque.
+    rig.policy = STANDING + 1.0
+    rig.spin_until(lambda: np.allclose(rig.targets[-1][1], 1.0), 5, "the clipped torque")
+    assert all(np.all(np.abs(t) <= 1.0) for _, t in rig.targets)
+    rig.spin_until(lambda: int(rig.values["saturated_ticks"]) > 0, 3, "saturation reported")
+
+    rig.policy = None  # watchdog "disable": zero torque, sent every tick
+    rig.spin_until(lambda: rig.mode() == "disabled", 3, "the watchdog")
+    rig.spin_for(0.1)
+    first = len(rig.targets)
+    rig.spin_for(0.3)
+    off = [t for _, t in rig.targets[first:]]
+    assert len(off) >= 10 and all(np.all(t == 0.0) for t in off)
+
+    rig.running(STANDING + 0.1)
+    rig.spin_until(lambda: np.allclose(rig.targets[-1][1], 0.75), 5, "the PD again")
+    rig.call("estop")
+    rig.spin_until(lambda: np.all(rig.targets[-1][1] == 0.0), 3, "zero torque on e-stop")
+    first = len(rig.targets)
+    rig.spin_for(0.3)
+    assert len(rig.targets) - first >= 10  # still sent: a zero is a real torque off
+    assert all(np.all(t == 0.0) for _, t in rig.targets[first:])
+
+    rig.running(STANDING + 0.1)
+    rig.spin_until(lambda: np.allclose(rig.targets[-1][1], 0.75), 5, "the PD after the release")
+    rig.states_on = False  # no readings: no PD, zero torque
+    rig.spin_until(lambda: np.all(rig.targets[-1][1] == 0.0), 3, "zero torque on stale states")
+    rig.spin_until(lambda: rig.diag_has(DiagnosticStatus.ERROR, "no fresh joint states"), 3,
+                   "ERROR on stale states")  # fmt: skip
+    first = len(rig.targets)
+    rig.spin_for(0.3)
+    assert len(rig.targets) - first >= 10 and all(np.all(t == 0.0) for _, t in rig.targets[first:])

@@ -1,4 +1,5 @@
-"""MinitaurSim: standing, five-bar closure, motor tracking, IMU, mocap pose, a trot."""
+"""MinitaurSim: standing, five-bar closure, motor tracking (position servos and torque
+motors), IMU, mocap pose, a trot."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from sac_ros.hardware.minitaur_pd import PDGains, pd_torques
 from sac_ros.robots import minitaur
 from sac_ros.sim import MinitaurSim
 from sac_ros.tasks import minitaur_walk
@@ -75,6 +77,62 @@ def test_motors_track_targets_and_targets_are_clipped(sim):
         sim.set_targets(np.zeros(4))
     with pytest.raises(ValueError, match="finite"):
         sim.set_targets(np.full(8, np.nan))
+
+
+def _settle_with_pd(sim: MinitaurSim, target: np.ndarray, steps: int) -> float:
+    """The driver's PD law on the torque motors, one control period late as over DDS (the
+    torque computed from a reading acts during the step after it); the largest |torque|."""
+    gains, largest = PDGains(), 0.0
+    reading = (sim.motor_angles(), sim.motor_velocities())
+    for _ in range(steps):
+        tau = pd_torques(gains, target, *reading)
+        reading = (sim.motor_angles(), sim.motor_velocities())
+        sim.set_torques(tau)
+        sim.step()
+        np.testing.assert_allclose(sim.motor_torques(), tau)  # the motors apply them as sent
+        largest = max(largest, float(np.max(np.abs(tau))))
+    return largest
+
+
+def test_torque_motors_with_the_drivers_pd_track_a_target():
+    sim = MinitaurSim(control_rate_hz=250.0)  # the PD needs a short loop: 4 ms
+    sim.use("effort")
+    sim.reset()
+    assert sim.command_interface == "effort"
+    np.testing.assert_array_equal(sim.data.ctrl, 0.0)  # a reset starts from zero torque
+    crouch = minitaur.leg_to_motors(np.zeros(4), np.full(4, 1.4))
+    for target, sag in ((crouch, 0.1), (minitaur.standing_motor_angles(), 0.13)):
+        largest = _settle_with_pd(sim, target, steps=250)  # 1 s
+        # The same sag under the body's weight as the position servos (same kp).
+        np.testing.assert_allclose(sim.motor_angles(), target, atol=sag)
+        np.testing.assert_allclose(sim.motor_velocities(), 0.0, atol=0.2)  # no ringing
+        assert largest <= minitaur.TORQUE_LIMIT
+    assert sim.base_pose()[0][2] > 0.2  # it stood up from the crouch on its own torques
+    assert not minitaur_walk.is_terminated(sim.base_pose()[1])
+
+
+def test_torque_commands_are_clipped_and_the_interfaces_do_not_mix():
+    sim = MinitaurSim()
+    sim.use("effort", max_torque=2.0)
+    sim.set_torques(np.array([5.0, -5.0, 1.0, 0, 0, 0, 0, 0]))
+    np.testing.assert_allclose(sim.data.ctrl[:3], [2.0, -2.0, 1.0])
+    sim.step()
+    np.testing.assert_allclose(sim.motor_torques()[:3], [2.0, -2.0, 1.0])
+    with pytest.raises(ValueError, match="position interface"):
+        sim.set_targets(np.full(8, 2.0))
+    with pytest.raises(ValueError, match="finite"):
+        sim.set_torques(np.full(8, np.nan))
+    sim.use("position")  # back to the servos, holding where the legs are
+    np.testing.assert_allclose(sim.data.ctrl, minitaur.LIMITS.clip(sim.motor_angles()))
+    sim.reset()
+    sim.set_targets(np.full(8, 2.3))
+    for _ in range(25):
+        sim.step()
+    np.testing.assert_allclose(sim.motor_angles(), 2.3, atol=0.2)
+    with pytest.raises(ValueError, match="effort interface"):
+        sim.set_torques(np.zeros(8))
+    with pytest.raises(ValueError, match="interface must be"):
+        sim.use("velocity")
 
 
 def test_reset_with_pose_and_yaw(sim):

@@ -1,38 +1,60 @@
-"""Minitaur driver node: MinitaurSafety in front of a ros2_control forward position controller.
+"""Minitaur driver node: MinitaurSafety in front of ros2_control's forward command controllers.
 
 The Minitaur's motors are reached through ros2_control (the vendor's hardware interface,
-or gz_ros2_control). Topic layout, one namespace per robot (``/minitaur``), no remapping
-needed anywhere:
+gz_ros2_control, or the MuJoCo sim node standing in for them). Topic layout, one
+namespace per robot (``/minitaur``):
 
-* the controller_manager runs in the robot's namespace with a
-  ``forward_position_controller`` (forward_command_controller, position interfaces of the
-  8 motors) and a ``joint_state_broadcaster`` with ``use_local_topics: true``, so the raw
-  readings appear on ``joint_state_broadcaster/joint_states`` and not on ``joint_states``;
+* the controller_manager runs in the robot's namespace with a ``joint_state_broadcaster``
+  with ``use_local_topics: true``, so the raw readings appear on
+  ``joint_state_broadcaster/joint_states`` (parameter ``state_topic``) and not on
+  ``joint_states``, an ``imu_sensor_broadcaster`` whose ``~/imu`` is remapped to ``imu``
+  (parameter ``imu_topic``; the policy reads ``imu`` too), and one forward command
+  controller for the 8 motors (below);
 * the policy keeps publishing ``joint_position_controller/commands`` (8 motor targets,
   ``minitaur.JOINT_NAMES`` order) and reading ``joint_states`` and ``imu``;
-* this node is the only writer of ``forward_position_controller/commands`` (parameter
-  ``controller_topic``): every tick it sends MinitaurSafety's targets (limits, rate limit,
-  fall -> crouch, watchdog); and it republishes each message of
-  ``joint_state_broadcaster/joint_states`` (parameter ``state_topic``) as ``joint_states``,
-  reordered to the URDF's motor order, same stamp. A policy can therefore never drive a
-  motor around the safety layer, and the graph's other nodes see the same topics as with
-  the MuJoCo simulator.
+* this node republishes each message of ``state_topic`` as ``joint_states``, reordered to
+  the URDF's motor order, same stamp, and is the only writer of the motor controller. A
+  policy can therefore never drive a motor around the safety layer, and the graph's other
+  nodes see the same topics as with the MuJoCo simulator.
 
-Ticks at ``rate_hz`` (steady clock); the rate limit's dt is one tick. Inputs that are too
-old stop the output: no joint reading for ``max_state_age`` -> no targets at all (the
-forward controller keeps its last one) and ERROR on /diagnostics; no IMU message for
-``max_imu_age`` counts as an invalid orientation, i.e. a fall (crouch).
+Every tick (``rate_hz``, steady clock; the rate limit's dt is one tick) MinitaurSafety
+turns the latest policy command into motor targets (limits, rate limit, fall -> slow
+crouch, watchdog). ``command_interface`` says how they reach the motors:
+
+* ``position`` (default): the targets go to a ``forward_position_controller``
+  (forward_command_controller on position interfaces, topic ``controller_topic``). The
+  motor controllers' own servo loop tracks them: its gains belong to the hardware
+  interface, this node cannot change them (``kp``/``kd`` are reported as n/a).
+* ``effort``: the node closes the loop itself with the PD law of
+  ``sac_ros.hardware.minitaur_pd``, ``tau = clip(kp (target - q) - kd qdot,
+  +-max_torque)``, and sends the 8 torques to a ``forward_effort_controller``
+  (forward_command_controller on effort interfaces, topic ``effort_controller_topic``).
+  The law runs on every joint reading (positions and velocities required), against the
+  targets of the last tick: the loop's delay, not the tick rate, decides whether it is
+  stable. With the default gains the MuJoCo Minitaur needs readings at 200 Hz or more
+  (tested at 250 Hz, a torque acting up to two readings late); at 50 Hz it shakes and
+  falls. ``max_torque`` is at most the motors' 5.7 N m. A fall crouches the same way:
+  the PD tracks the crouch targets.
+
+Inputs that are too old stop the output: no joint reading for ``max_state_age`` -> no
+targets (position: the forward controller keeps its last one; effort: zero torque) and
+ERROR on /diagnostics; no IMU message for ``max_imu_age`` counts as an invalid
+orientation, i.e. a fall (crouch).
 
 Motors off (e-stop, or watchdog action ``disable``): a forward position controller cannot
-turn torque off, so the node stops sending targets (the controller holds the last one) and,
-when ``power_service`` names a std_srvs/SetBool service of the hardware interface, calls it
+turn torque off, so in position mode the node stops sending targets (the controller holds
+the last one). In effort mode motors off is a real torque off: the node sends zero torques
+every tick for as long as the motors are off (a forward effort controller would keep
+applying the last torque it got, and a repeated zero survives a lost message or a
+restarted controller), and once more when it shuts down. In both modes, when
+``power_service`` names a std_srvs/SetBool service of the hardware interface, it is called
 with false (and with true when targets resume).
 
 Operation: ``estop`` (std_msgs/Bool, True = stop) and the services ``estop``,
 ``release_estop``, ``reset_fall`` (std_srvs/Trigger; refused while the body is tilted).
 With ``auto_reset_fall`` the fall latch also clears after the body has been upright for
 ``fall_reset_delay`` seconds (a person stood the robot up). /diagnostics: mode, reason,
-roll, pitch, input ages, counters.
+roll, pitch, input ages, command interface, gains, counters.
 """
 
 from __future__ import annotations
@@ -46,6 +68,7 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
 
+from sac_ros.hardware.minitaur_pd import ZERO_TORQUE, MotorPD, PDGains
 from sac_ros.hardware.minitaur_safety import (
     WATCHDOG_ACTIONS,
     MinitaurSafety,
@@ -69,19 +92,44 @@ from sac_ros.nodes.common import (
 from sac_ros.robots import minitaur
 
 NO_ORIENTATION = np.full(4, np.nan)
+COMMAND_INTERFACES = ("position", "effort")
 
 
 class MinitaurDriverNode(Node):
     def __init__(self) -> None:
         super().__init__("minitaur_driver")
         self.rate_hz = declare(self, "rate_hz", 100.0, "Safety ticks per second", lo=1, hi=2000.0)
+        self.interface = declare(
+            self, "command_interface", "position",
+            "position: targets to controller_topic (the motors' own servo loop); effort: "
+            "the PD law here, torques to effort_controller_topic",
+        )  # fmt: skip
+        if self.interface not in COMMAND_INTERFACES:
+            raise ValueError(
+                f"command_interface must be one of {COMMAND_INTERFACES}, got {self.interface!r}"
+            )
         controller_topic = declare(
             self, "controller_topic", "forward_position_controller/commands",
             "The ros2_control forward position controller's commands topic",
         )  # fmt: skip
+        effort_topic = declare(
+            self, "effort_controller_topic", "forward_effort_controller/commands",
+            "Effort mode: the forward command controller (effort interfaces) of the motors",
+        )  # fmt: skip
         state_topic = declare(
             self, "state_topic", "joint_state_broadcaster/joint_states",
             "Where joint_state_broadcaster publishes (use_local_topics: true)",
+        )  # fmt: skip
+        imu_topic = declare(
+            self, "imu_topic", "imu", "sensor_msgs/Imu of the body (imu_sensor_broadcaster)"
+        )
+        gains = PDGains(
+            kp=declare(self, "kp", minitaur.KP, "Effort mode: N m per rad", lo=0.0, hi=100.0),
+            kd=declare(self, "kd", minitaur.KD, "Effort mode: N m s per rad", lo=0.0, hi=5.0),
+            max_torque=declare(
+                self, "max_torque", minitaur.TORQUE_LIMIT, "Effort mode: N m, per motor",
+                lo=0.01, hi=minitaur.TORQUE_LIMIT,
+            ),
         )  # fmt: skip
         self.max_state_age = declare(
             self, "max_state_age", 0.05, "Oldest joint reading used (s)", lo=0.001, hi=5.0
@@ -123,7 +171,10 @@ class MinitaurDriverNode(Node):
             watchdog_action=action,
         )
         self.safety = MinitaurSafety(config)
+        self.pd = MotorPD(gains, self.max_state_age) if self.interface == "effort" else None
         self.names = minitaur.JOINT_NAMES
+        self._targets: np.ndarray | None = None  # the last tick's targets (None: motors off)
+        self._torques = ZERO_TORQUE
         self._measured: np.ndarray | None = None
         self._measured_at = -math.inf
         self._imu = NO_ORIENTATION
@@ -132,16 +183,15 @@ class MinitaurDriverNode(Node):
         self._mode = SafetyMode.IDLE
         self._power_on = True
         self._closed = False
-        self.counts = {"ticks": 0, "targets_sent": 0, "states_republished": 0,
-                       "rejected_commands": 0, "rejected_states": 0, "rejected_imu": 0,
-                       "stale_ticks": 0}  # fmt: skip
+        self.counts = {"ticks": 0, "targets_sent": 0, "torques_sent": 0,
+                       "states_republished": 0, "rejected_commands": 0, "rejected_states": 0,
+                       "rejected_imu": 0, "stale_ticks": 0}  # fmt: skip
 
-        self.pub_controller = self.create_publisher(
-            Float64MultiArray, controller_topic, COMMAND_QOS
-        )
+        motor_topic = effort_topic if self.pd is not None else controller_topic
+        self.pub_controller = self.create_publisher(Float64MultiArray, motor_topic, COMMAND_QOS)
         self.pub_joints = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
         self.create_subscription(JointState, state_topic, self._on_state, SENSOR_QOS)
-        self.create_subscription(Imu, "imu", self._on_imu, SENSOR_QOS)
+        self.create_subscription(Imu, imu_topic, self._on_imu, SENSOR_QOS)
         self.create_subscription(
             Float64MultiArray, "joint_position_controller/commands", self._on_command, COMMAND_QOS
         )
@@ -152,7 +202,10 @@ class MinitaurDriverNode(Node):
             self, "minitaur_driver", hardware_id="ros2_control", period=diag_period
         )
         self.diag.values_from(self._diag_values)
-        self.get_logger().info(f"safety in front of {controller_topic}, states from {state_topic}")
+        self.get_logger().info(
+            f"safety in front of {motor_topic} ({self.interface}), states from {state_topic}, "
+            f"IMU from {imu_topic}"
+        )
         steady_timer(self, 1.0 / self.rate_hz, self._on_tick)
 
     # --- inputs ---------------------------------------------------------------------
@@ -162,13 +215,18 @@ class MinitaurDriverNode(Node):
         self.get_logger().warning(f"rejected {key}: {exc}", throttle_duration_sec=2.0)
 
     def _on_state(self, msg: JointState) -> None:
-        with_velocity = len(msg.velocity) == len(msg.name) > 0
+        # Effort mode needs the velocities for the PD's damping term.
+        with_velocity = self.pd is not None or len(msg.velocity) == len(msg.name) > 0
         try:
             pos, vel = messages.read_joint_state(msg, self.names, need_velocity=with_velocity)
         except ValueError as exc:
             self._reject("joint states", "rejected_states", exc)
             return
         self._measured, self._measured_at = pos, time.monotonic()
+        if self.pd is not None:
+            self.pd.reading(pos, vel, self._measured_at)
+            if self._targets is not None:  # the PD on the newest reading: the least delay
+                self._send_torques(self.pd.torques(self._targets, self._measured_at))
         effort = None
         if len(msg.effort) == len(msg.name):
             index = {n: i for i, n in enumerate(msg.name)}
@@ -222,6 +280,9 @@ class MinitaurDriverNode(Node):
             self.counts["stale_ticks"] += 1
             age = "none yet" if self._measured is None else f"{now - self._measured_at:.3f} s old"
             self.diag.problem("states", ERROR, f"no fresh joint states ({age}): no targets", 1.0)
+            self._targets = None
+            if self.pd is not None:
+                self._send_torques(self.pd.torques(None, now))
             return
         self.diag.clear("states")
         if now - self._imu_at > self.max_imu_age:
@@ -231,12 +292,19 @@ class MinitaurDriverNode(Node):
         out = self.safety.update(self._measured, self._orientation(now), now)
         self._follow(out)
         self._auto_reset(now)
-        if out.targets is None:
-            self._set_power(False)
-            return
-        self._set_power(True)
-        self.pub_controller.publish(messages.float_array(out.targets))
-        self.counts["targets_sent"] += 1
+        self._targets = out.targets
+        self._set_power(out.targets is not None)
+        if self.pd is not None:
+            if out.targets is None:  # torque off, every tick; the PD runs on the readings
+                self._send_torques(self.pd.torques(None, now))
+        elif out.targets is not None:
+            self.pub_controller.publish(messages.float_array(out.targets))
+            self.counts["targets_sent"] += 1
+
+    def _send_torques(self, torques: np.ndarray) -> None:
+        self.pub_controller.publish(messages.float_array(torques))
+        self._torques = torques
+        self.counts["torques_sent"] += 1
 
     def _follow(self, out: SafetyOutput) -> None:
         if out.mode is not self._mode:
@@ -281,7 +349,7 @@ class MinitaurDriverNode(Node):
             return
         self._power_on = on
         if self.power is None:
-            if not on:
+            if not on and self.pd is None:
                 self.get_logger().warning(
                     "motors off requested; no power_service: the forward controller holds "
                     "the last target"
@@ -302,11 +370,26 @@ class MinitaurDriverNode(Node):
         values["imu_age_s"] = round(now - self._imu_at, 4)
         values["power_on"] = self._power_on
         values["rate_hz"] = self.rate_hz
+        values["command_interface"] = self.interface
+        values.update(self._gain_values())
         return values
 
+    def _gain_values(self) -> dict[str, object]:
+        if self.pd is None:
+            servo = "n/a (the motor controllers' servo loop)"
+            return {"kp": servo, "kd": servo, "max_torque": "n/a"}
+        g = self.pd.gains
+        return {"kp": g.kp, "kd": g.kd, "max_torque": g.max_torque,
+                "max_abs_torque_sent": round(float(np.max(np.abs(self._torques))), 3),
+                **self.pd.counts}  # fmt: skip
+
     def close(self) -> None:
-        """Shutdown: stop sending targets and switch the motors off where possible."""
+        """Shutdown: stop sending targets and switch the motors off where possible (effort
+        mode: one last zero torque)."""
         self._closed = True
+        self._targets = None
+        if self.pd is not None:
+            self._send_torques(ZERO_TORQUE)
         self._set_power(False)
 
 

@@ -11,9 +11,18 @@ as the person in the loop would on hardware.
 
 Modes: ``lockstep`` steps one control period when the command for the current step
 arrives (then publishes the new readings, stamped with simulation time, and /clock);
-if no command comes for ``stall_timeout`` seconds it publishes the readings again, so a
-message lost on the best-effort sensor QoS cannot stall the loop. ``realtime`` steps on a
-wall-clock timer with the latest command.
+if no command comes for ``stall_timeout`` seconds (live parameter) it publishes the
+readings again, so a message lost on the best-effort sensor QoS cannot stall the loop.
+``realtime`` steps on a wall-clock timer with the latest command. ``control_rate_hz``
+sets one control period (0: the robot's own, Minitaur 50 Hz, D'Claw 10 Hz).
+
+``command_interface`` (Minitaur): ``position`` (default) takes the commands as motor
+angle targets, tracked by the model's position servos; ``effort`` takes them as motor
+torques (N m, clipped to the motors' torque limit), like a ros2_control forward command
+controller on effort interfaces. To stand the sim behind the Minitaur driver in effort
+mode, remap ``joint_position_controller/commands:=forward_effort_controller/commands``
+and ``joint_states:=joint_state_broadcaster/joint_states``; in position mode the
+commands come from ``forward_position_controller/commands``.
 """
 
 from __future__ import annotations
@@ -22,7 +31,9 @@ import time
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.time import Time
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, Imu, JointState
@@ -54,10 +65,25 @@ class MujocoSimNode(Node):
         self.stall_timeout = declare(
             self, "stall_timeout", 0.5, "Lockstep: republish readings after this long (s)",
             lo=0.05, hi=10.0, read_only=False,
-        )
+        )  # fmt: skip
+        self.interface = declare(
+            self, "command_interface", "position",
+            "Commands are motor angles (position) or torques in N m (effort, Minitaur)",
+        )  # fmt: skip
+        rate = declare(
+            self, "control_rate_hz", 0.0, "Control periods per second (0: the robot's own)",
+            lo=0.0, hi=1000.0,
+        )  # fmt: skip
         if self.mode not in ("lockstep", "realtime"):
             raise ValueError(f"mode must be lockstep or realtime, got {self.mode!r}")
-        self.sim: SimRobot = make_sim_robot(robot, seed=seed, camera=camera)
+        if self.interface not in ("position", "effort"):
+            raise ValueError(
+                f"command_interface must be position or effort, got {self.interface!r}"
+            )
+        self.sim: SimRobot = make_sim_robot(
+            robot, seed=seed, camera=camera, command_interface=self.interface,
+            control_rate_hz=rate if rate > 0 else None,
+        )  # fmt: skip
         self.names = self.sim.joint_names
         self.commands_received = 0
         self.commands_rejected = 0
@@ -95,13 +121,26 @@ class MujocoSimNode(Node):
                 "steps": self.steps,
                 "commands_received": self.commands_received,
                 "commands_rejected": self.commands_rejected,
+                "command_interface": self.interface,
+                "stall_timeout": self.stall_timeout,
             }
         )
+        self._stall_timer = None
         if self.mode == "lockstep":
-            steady_timer(self, self.stall_timeout / 2, self._on_stall_check)
+            self._stall_timer = steady_timer(self, self.stall_timeout / 2, self._on_stall_check)
         else:
             steady_timer(self, self.sim.dt, self._on_realtime_tick)
+        self.add_on_set_parameters_callback(self._on_params)
         self.publish_readings()
+
+    # --- parameters -----------------------------------------------------------------
+    def _on_params(self, params: list[Parameter]) -> SetParametersResult:
+        for p in params:
+            if p.name == "stall_timeout":
+                self.stall_timeout = float(p.value)
+                if self._stall_timer is not None:  # checks twice per timeout
+                    self._stall_timer.timer_period_ns = int(self.stall_timeout / 2 * 1e9)
+        return SetParametersResult(successful=True)
 
     # --- inputs ---------------------------------------------------------------------
     def _on_command(self, msg: Float64MultiArray) -> None:
@@ -114,10 +153,16 @@ class MujocoSimNode(Node):
             return
         self.commands_received += 1
         if self.mode == "lockstep":
-            self.sim.set_targets(targets)
+            self._apply(targets)
             self._step_and_publish()
         else:
             self._pending = targets
+
+    def _apply(self, command: np.ndarray) -> None:
+        if self.interface == "effort":
+            self.sim.set_efforts(command)
+        else:
+            self.sim.set_targets(command)
 
     def _on_valve(self, msg: Float64MultiArray) -> None:
         try:
@@ -153,7 +198,7 @@ class MujocoSimNode(Node):
 
     def _on_realtime_tick(self) -> None:
         if self._pending is not None:
-            self.sim.set_targets(self._pending)
+            self._apply(self._pending)
         self._step_and_publish()
 
     def _on_stall_check(self) -> None:

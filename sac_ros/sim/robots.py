@@ -39,6 +39,10 @@ class SimRobot:
     def set_targets(self, targets: np.ndarray) -> None:
         self.sim.set_targets(targets)
 
+    def set_efforts(self, torques: np.ndarray) -> None:
+        """Motor torques (N m), for a robot whose motors take effort commands."""
+        raise ValueError(f"{type(self).__name__} takes position commands only")
+
     def step(self) -> None:
         self.sim.step()
         data = self.sim.data
@@ -74,8 +78,9 @@ class DClawSimRobot(SimRobot):
     valve_joint = dclaw.VALVE_JOINT
     sim: DClawSim
 
-    def __init__(self, seed: int = 0) -> None:
-        super().__init__(DClawSim(), seed)
+    def __init__(self, seed: int = 0, control_rate_hz: float | None = None) -> None:
+        rate = {} if control_rate_hz is None else {"control_rate_hz": control_rate_hz}
+        super().__init__(DClawSim(**rate), seed)
         self.recover()
 
     def recover(self) -> None:
@@ -109,9 +114,19 @@ class MinitaurSimRobot(SimRobot):
     has_base = True
     sim: MinitaurSim
 
-    def __init__(self, seed: int = 0) -> None:
-        super().__init__(MinitaurSim(), seed)
+    def __init__(
+        self,
+        seed: int = 0,
+        command_interface: str = "position",
+        control_rate_hz: float | None = None,
+    ) -> None:
+        rate = {} if control_rate_hz is None else {"control_rate_hz": control_rate_hz}
+        super().__init__(MinitaurSim(**rate), seed)
+        self.sim.use(command_interface)  # effort: bounded by the motors' torque limit
         self.place_upright()
+
+    def set_efforts(self, torques: np.ndarray) -> None:
+        self.sim.set_torques(torques)
 
     def place_upright(self) -> None:
         """What the person in the loop does: stand the robot up where it is."""
@@ -140,14 +155,24 @@ class MinitaurSimRobot(SimRobot):
         return self.sim.base_pose()
 
 
-def make_sim_robot(robot: str, seed: int = 0, camera: bool = False) -> SimRobot:
+def make_sim_robot(
+    robot: str,
+    seed: int = 0,
+    camera: bool = False,
+    command_interface: str = "position",
+    control_rate_hz: float | None = None,
+) -> SimRobot:
+    """The robot's simulation; ``command_interface`` ``effort`` (Minitaur only) makes its
+    motors take torques, ``control_rate_hz`` (None: the robot's own) sets one step."""
     if robot == "dclaw":
-        sim = DClawSimRobot(seed)
+        if command_interface != "position":
+            raise ValueError("the D'Claw's servos take position commands only")
+        sim = DClawSimRobot(seed, control_rate_hz)
         if camera:
             sim.render()  # create the renderer now: fail at start, not mid-run
         return sim
     if robot == "minitaur":
         if camera:
             raise ValueError("the Minitaur task has no camera")
-        return MinitaurSimRobot(seed)
+        return MinitaurSimRobot(seed, command_interface, control_rate_hz)
     raise ValueError(f"no MuJoCo model for robot {robot!r}")
