@@ -12,7 +12,9 @@ Python, so the tests check it where ROS 2 launch is not installed; ``launch`` an
 
 Used by dclaw.launch.py and minitaur.launch.py (one robot, learner included by default),
 robot.launch.py (the robot side alone) and learner.launch.py (the learner alone), the
-last two for the paper's setup of a robot computer and a training workstation.
+last two for the paper's setup of a robot computer and a training workstation; and by
+monitor.launch.py (diagnostic_aggregator with config/diagnostic_aggregator.yaml, and
+rqt_robot_monitor with ``rqt:=true``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sac_ros.graph import OBS, ROBOTS, SIMS, NodeSpec, build_graph, robot_namespaces
+from sac_ros.paths import share_path
 
 # Seconds ros2 launch waits after SIGINT before it sends SIGTERM: a policy node waits up
 # to its drain_timeout (10 s) for the learner's acks, the learner writes its final
@@ -174,13 +177,13 @@ def parse_namespaces(robot: str, text: str) -> list[str]:
     return namespaces
 
 
-def parse_params_file(text: str) -> str | None:
+def parse_params_file(text: str, name: str = "params_file") -> str | None:
     value = text.strip()
     if not value:
         return None
     path = Path(value).expanduser()
     if not path.is_file():
-        raise ValueError(f"launch argument params_file:={text!r}: no such file")
+        raise ValueError(f"launch argument {name}:={text!r}: no such file")
     return str(path.resolve())
 
 
@@ -253,6 +256,44 @@ def node_arguments(spec: NodeSpec) -> dict[str, Any]:
     }
 
 
+# --- monitor.launch.py: diagnostic_aggregator (and rqt_robot_monitor) -----------------
+def monitor_arguments() -> list[Argument]:
+    """Arguments of monitor.launch.py."""
+    return [
+        Argument(
+            "analyzers",
+            "",
+            "diagnostic_aggregator analyzers YAML ('' = sac_ros's "
+            "config/diagnostic_aggregator.yaml)",
+        ),
+        Argument("rqt", "false", "Also open rqt_robot_monitor on /diagnostics_agg (true|false)"),
+    ]
+
+
+def monitor_nodes(values: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Keyword arguments of the launch_ros Nodes monitor.launch.py starts.
+
+    The aggregator keeps its own node name (``analyzers``), which the YAML's top key
+    addresses.
+    """
+    analyzers = parse_params_file(values["analyzers"], "analyzers") or str(
+        share_path("config", "diagnostic_aggregator.yaml")
+    )
+    nodes = [
+        {
+            "package": "diagnostic_aggregator",
+            "executable": "aggregator_node",
+            "parameters": [analyzers],
+            "output": "screen",
+        }
+    ]
+    if parse_bool("rqt", values["rqt"]):
+        nodes.append(
+            {"package": "rqt_robot_monitor", "executable": "rqt_robot_monitor", "output": "screen"}
+        )
+    return nodes
+
+
 # --- launch actions (launch and launch_ros imported from here on) ---------------------
 def node_action(spec: NodeSpec) -> Any:
     from launch_ros.actions import Node
@@ -313,3 +354,12 @@ def learner_launch_description() -> Any:
     """learner.launch.py: the learner alone."""
     arguments = learner_arguments()
     return _description(arguments, lambda values: [node_action(n) for n in learner_graph(values)])
+
+
+def monitor_launch_description() -> Any:
+    """monitor.launch.py: the aggregator of every node's /diagnostics, optionally rqt."""
+    from launch_ros.actions import Node
+
+    return _description(
+        monitor_arguments(), lambda values: [Node(**kw) for kw in monitor_nodes(values)]
+    )

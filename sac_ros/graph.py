@@ -12,13 +12,22 @@ with ``python -m``), so the two cannot drift apart. No rclpy here.
 - ``none``: real hardware: the project's drivers on the robot's ports;
 - ``emulated``: the real D'Claw driver against the Dynamixel emulator with MuJoCo
   behind it (hardware-in-the-loop without the robot).
+
+``ENDPOINTS`` says which topics each node kind publishes and subscribes and which
+services it serves and calls; :func:`endpoints` resolves them for one NodeSpec (its
+namespace, remappings and parameters), so ``sac-ros graph`` lists them. The test suite
+starts the nodes and compares what they create with this table.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from sac_ros.paths import share_path
 
@@ -174,8 +183,260 @@ def build_graph(
     return nodes
 
 
+# --- topics and services ------------------------------------------------------------
+PUBLISHES, SUBSCRIBES, SERVES, CALLS = "publishes", "subscribes", "serves", "calls"
+ROLES = (PUBLISHES, SUBSCRIBES, SERVES, CALLS)
+Params = Mapping[str, Any]
+
+JOINT_STATE = "sensor_msgs/msg/JointState"
+IMAGE = "sensor_msgs/msg/Image"
+IMU = "sensor_msgs/msg/Imu"
+POSE = "geometry_msgs/msg/PoseStamped"
+REWARD = "geometry_msgs/msg/Vector3Stamped"
+FLOATS = "std_msgs/msg/Float64MultiArray"
+BYTES = "std_msgs/msg/UInt8MultiArray"
+TEXT = "std_msgs/msg/String"
+BOOL = "std_msgs/msg/Bool"
+CLOCK = "rosgraph_msgs/msg/Clock"
+DIAGNOSTICS = "diagnostic_msgs/msg/DiagnosticArray"
+TRIGGER = "std_srvs/srv/Trigger"
+SET_BOOL = "std_srvs/srv/SetBool"
+SWITCH_CONTROLLER = "controller_manager_msgs/srv/SwitchController"
+SET_ENTITY_POSE = "ros_gz_interfaces/srv/SetEntityPose"
+
+
+def _always(_params: Params) -> bool:
+    return True
+
+
+def _when(**wanted: Any) -> Callable[[Params], bool]:
+    """True when every named parameter has the wanted value."""
+    return lambda params: all(params.get(k) == v for k, v in wanted.items())
+
+
+def _given(key: str) -> Callable[[Params], bool]:
+    """True when the parameter is set (a non-empty name)."""
+    return lambda params: bool(params.get(key))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A topic a node publishes or subscribes, or a service it serves or calls."""
+
+    role: str  # PUBLISHES, SUBSCRIBES, SERVES or CALLS
+    name: str  # as the node creates it; "{param}" stands for a parameter's value
+    type: str  # ROS interface type, e.g. sensor_msgs/msg/JointState
+    when: Callable[[Params], bool] = _always  # on the node's parameters
+    per_robot: bool = False  # the learner's: once under each of its robot_namespaces
+
+
+# Per node kind (executable): the parameters the table below depends on, with the
+# node's own defaults (a params file or the NodeSpec overrides them).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "policy_node": {"obs": "state"},
+    "mujoco_sim_node": {"camera": False},
+    "dclaw_driver_node": {"use_valve": True},
+    "minitaur_driver_node": {
+        "command_interface": "position",
+        "controller_topic": "forward_position_controller/commands",
+        "effort_controller_topic": "forward_effort_controller/commands",
+        "state_topic": "joint_state_broadcaster/joint_states",
+        "imu_topic": "imu",
+        "power_service": "",
+    },
+    "gazebo_adapter_node": {"set_pose_service": "/world/sac_ros_arena/set_pose"},
+    "learner_node": {"robot_namespaces": [""]},
+}
+_DCLAW, _MINITAUR = _when(robot="dclaw"), _when(robot="minitaur")
+_ESTOP = (
+    Endpoint(SUBSCRIBES, "estop", BOOL),
+    Endpoint(SERVES, "estop", TRIGGER),
+    Endpoint(SERVES, "release_estop", TRIGGER),
+)
+# What each node kind creates besides /diagnostics (every node) and /clock (every node
+# with use_sim_time). rclpy's own (/rosout, /parameter_events, the parameter services,
+# a lifecycle node's state services and events) are left out.
+ENDPOINTS: dict[str, tuple[Endpoint, ...]] = {
+    "policy_node": (
+        Endpoint(PUBLISHES, "joint_position_controller/commands", FLOATS),
+        Endpoint(PUBLISHES, "sac/transitions", BYTES),
+        Endpoint(PUBLISHES, "sac/episode", FLOATS),
+        Endpoint(SUBSCRIBES, "joint_states", JOINT_STATE),
+        Endpoint(SUBSCRIBES, "valve/joint_states", JOINT_STATE, _when(robot="dclaw", obs="state")),
+        Endpoint(SUBSCRIBES, "camera/image_32x32", IMAGE, _when(robot="dclaw", obs="pixels")),
+        Endpoint(SUBSCRIBES, "imu", IMU, _MINITAUR),
+        Endpoint(SUBSCRIBES, "sac/reward", REWARD),
+        Endpoint(SUBSCRIBES, "sac/policy", BYTES),
+        Endpoint(SUBSCRIBES, "sac/transitions_ack", TEXT),
+        Endpoint(CALLS, "sac/reset", TRIGGER),
+    ),
+    "reward_node": (
+        Endpoint(PUBLISHES, "sac/reward", REWARD),
+        Endpoint(SERVES, "sac/reset", TRIGGER),
+        Endpoint(SUBSCRIBES, "joint_states", JOINT_STATE, _DCLAW),
+        Endpoint(SUBSCRIBES, "valve/joint_states", JOINT_STATE, _DCLAW),
+        Endpoint(PUBLISHES, "valve/position_controller/commands", FLOATS, _DCLAW),
+        Endpoint(CALLS, "valve/torque_enable", SET_BOOL, _DCLAW),
+        Endpoint(SUBSCRIBES, "mocap/pose", POSE, _MINITAUR),
+        Endpoint(SUBSCRIBES, "joint_position_controller/commands", FLOATS, _MINITAUR),
+        Endpoint(SERVES, "sac/reset_done", TRIGGER, _MINITAUR),
+        Endpoint(CALLS, "sim/place_upright", TRIGGER, _MINITAUR),
+    ),
+    "learner_node": (
+        Endpoint(SUBSCRIBES, "sac/transitions", BYTES, per_robot=True),
+        Endpoint(PUBLISHES, "sac/policy", BYTES, per_robot=True),
+        Endpoint(PUBLISHES, "sac/transitions_ack", TEXT, per_robot=True),
+        Endpoint(PUBLISHES, "sac/learner_stats", FLOATS),
+    ),
+    "mujoco_sim_node": (
+        Endpoint(PUBLISHES, "joint_states", JOINT_STATE),
+        Endpoint(PUBLISHES, "/clock", CLOCK),
+        Endpoint(SUBSCRIBES, "joint_position_controller/commands", FLOATS),
+        Endpoint(PUBLISHES, "valve/joint_states", JOINT_STATE, _DCLAW),
+        Endpoint(SUBSCRIBES, "valve/position_controller/commands", FLOATS, _DCLAW),
+        Endpoint(SERVES, "valve/torque_enable", SET_BOOL, _DCLAW),
+        Endpoint(PUBLISHES, "camera/image_32x32", IMAGE, _when(camera=True)),
+        Endpoint(PUBLISHES, "imu", IMU, _MINITAUR),
+        Endpoint(PUBLISHES, "mocap/pose", POSE, _MINITAUR),
+        Endpoint(SERVES, "sim/place_upright", TRIGGER, _MINITAUR),
+    ),
+    "dclaw_driver_node": (
+        Endpoint(PUBLISHES, "joint_states", JOINT_STATE),
+        Endpoint(SUBSCRIBES, "joint_position_controller/commands", FLOATS),
+        Endpoint(PUBLISHES, "valve/joint_states", JOINT_STATE, _when(use_valve=True)),
+        Endpoint(SUBSCRIBES, "valve/position_controller/commands", FLOATS, _when(use_valve=True)),
+        Endpoint(SERVES, "valve/torque_enable", SET_BOOL, _when(use_valve=True)),
+        *_ESTOP,
+        Endpoint(SERVES, "reboot", TRIGGER),
+        Endpoint(SERVES, "enable", SET_BOOL),
+    ),
+    "minitaur_driver_node": (
+        Endpoint(PUBLISHES, "joint_states", JOINT_STATE),
+        Endpoint(PUBLISHES, "{controller_topic}", FLOATS, _when(command_interface="position")),
+        Endpoint(PUBLISHES, "{effort_controller_topic}", FLOATS, _when(command_interface="effort")),
+        Endpoint(SUBSCRIBES, "{state_topic}", JOINT_STATE),
+        Endpoint(SUBSCRIBES, "{imu_topic}", IMU),
+        Endpoint(SUBSCRIBES, "joint_position_controller/commands", FLOATS),
+        *_ESTOP,
+        Endpoint(SERVES, "reset_fall", TRIGGER),
+        Endpoint(CALLS, "{power_service}", SET_BOOL, _given("power_service")),
+    ),
+    "camera_node": (Endpoint(PUBLISHES, "camera/image_32x32", IMAGE),),
+    "dxl_emulator_node": (),
+    "gazebo_adapter_node": (
+        Endpoint(SERVES, "valve/torque_enable", SET_BOOL, _DCLAW),
+        Endpoint(CALLS, "controller_manager/switch_controller", SWITCH_CONTROLLER, _DCLAW),
+        Endpoint(SERVES, "sim/place_upright", TRIGGER, _MINITAUR),
+        Endpoint(CALLS, "{set_pose_service}", SET_ENTITY_POSE, _MINITAUR),
+    ),
+}
+_EVERY_NODE = (
+    Endpoint(PUBLISHES, "/diagnostics", DIAGNOSTICS),
+    Endpoint(SUBSCRIBES, "/clock", CLOCK, _when(use_sim_time=True)),
+)
+
+
+def expand_name(name: str, namespace: str, node: str) -> str:
+    """A topic or service name as ROS resolves it in ``namespace`` for ``node``."""
+    if name.startswith("/"):
+        return name
+    if name.startswith("~"):
+        return f"{namespace}/{node}{name[1:]}"
+    return f"{namespace}/{name}"
+
+
+def resolve_name(spec: NodeSpec, name: str) -> str:
+    """``name`` as ``spec``'s node sees it: expanded, then remapped."""
+    full = expand_name(name, spec.namespace, spec.name)
+    for src, dst in spec.remappings:
+        if expand_name(src, spec.namespace, spec.name) == full:
+            return expand_name(dst, spec.namespace, spec.name)
+    return full
+
+
+def _fqn_pattern(key: str) -> re.Pattern[str]:
+    """A params file's node key (``/**/policy``, ``/dclaw/*``...) as a regex on names."""
+    parts = []
+    for token in key.strip("/").split("/"):
+        if token == "**":
+            parts.append("(?:/[^/]+)*")
+        elif token == "*":
+            parts.append("/[^/]+")
+        else:
+            parts.append("/" + re.escape(token))
+    return re.compile("".join(parts))
+
+
+def _sections(data: Any, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """(node key, parameters) of a params file, nested namespace keys joined with /."""
+    if not isinstance(data, dict):
+        return []
+    if "ros__parameters" in data:
+        return [(prefix, _flatten(data["ros__parameters"] or {}))]
+    out = []
+    for key, value in data.items():
+        out += _sections(value, f"{prefix}/{str(key).strip('/')}")
+    return out
+
+
+def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def file_parameters(spec: NodeSpec) -> dict[str, Any]:
+    """The values ``spec``'s params files give its node (later files win)."""
+    fqn = f"{spec.namespace}/{spec.name}"
+    values: dict[str, Any] = {}
+    for path in spec.params_files:
+        for key, params in _sections(yaml.safe_load(Path(path).read_text())):
+            if _fqn_pattern(key).fullmatch(fqn):
+                values.update(params)
+    return values
+
+
+def effective_parameters(spec: NodeSpec) -> dict[str, Any]:
+    """The node's defaults for what ENDPOINTS depends on, then its files, then ``-p``."""
+    defaults = {"robot": "dclaw", "use_sim_time": False, **DEFAULTS.get(spec.executable, {})}
+    return {**defaults, **file_parameters(spec), **spec.parameters}
+
+
+def _robot_topic(robot_ns: str, name: str) -> str:
+    """The learner's name for ``name`` of the robot in ``robot_ns`` ("" = its own)."""
+    robot_ns = str(robot_ns).rstrip("/")
+    return f"{robot_ns}/{name}" if robot_ns else name
+
+
+def _names(e: Endpoint, params: Params) -> list[str]:
+    """The names the node creates for ``e``: parameters filled in, once per robot."""
+    name = e.name.format(**params)
+    if not e.per_robot:
+        return [name]
+    return [_robot_topic(ns, name) for ns in params["robot_namespaces"]]
+
+
+def endpoints(spec: NodeSpec) -> list[tuple[str, str, str]]:
+    """(role, fully resolved name, type) of every topic and service of ``spec``'s node,
+    in the order of ROLES, then by name."""
+    if spec.executable not in ENDPOINTS:
+        raise ValueError(f"no endpoints listed for {spec.executable!r} (sac_ros.graph)")
+    params = effective_parameters(spec)
+    found = set()
+    for e in ENDPOINTS[spec.executable] + _EVERY_NODE:
+        if not e.when(params):
+            continue
+        found |= {(e.role, resolve_name(spec, n), e.type) for n in _names(e, params)}
+    return sorted(found, key=lambda x: (ROLES.index(x[0]), x[1]))
+
+
 def describe(nodes: list[NodeSpec]) -> str:
-    """Human-readable listing for ``sac-ros graph``."""
+    """Human-readable listing for ``sac-ros graph``: per node its parameters,
+    remappings, params files, topics and services (resolved)."""
     lines = []
     for n in nodes:
         lines.append(f"{n.namespace or ''}/{n.name}  ({n.package} {n.executable}, {n.role})")
@@ -185,4 +446,6 @@ def describe(nodes: list[NodeSpec]) -> str:
             lines.append(f"    remap {src} -> {dst}")
         for f in n.params_files:
             lines.append(f"    params file: {f}")
+        for role, name, kind in endpoints(n):
+            lines.append(f"    {role:<10} {name}  [{kind}]")
     return "\n".join(lines)

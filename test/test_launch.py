@@ -1,4 +1,5 @@
-"""The ros2 launch files start exactly the nodes sac_ros.graph lists.
+"""The ros2 launch files start exactly the nodes sac_ros.graph lists (and monitor.launch.py
+the diagnostic aggregator with the package's analyzers).
 
 Everywhere: every launch file compiles and defines generate_launch_description; the
 shared module (launch/_sac_ros_launch.py) turns launch argument values into the same
@@ -32,6 +33,7 @@ LAUNCH_FILES = {
     "minitaur.launch.py": ("robot_launch_description", "minitaur"),
     "robot.launch.py": ("robot_launch_description", None),
     "learner.launch.py": ("learner_launch_description", None),
+    "monitor.launch.py": ("monitor_launch_description", None),
 }
 BRIEF_ARGUMENTS = {"sim", "obs", "namespace", "port", "learner", "resume", "run_dir",
                    "params_file", "seed"}  # fmt: skip
@@ -64,7 +66,7 @@ def _same(a: list[NodeSpec], b: list[NodeSpec]) -> None:
 
 
 # --- the files ------------------------------------------------------------------------
-def test_launch_folder_holds_the_four_launch_files():
+def test_launch_folder_holds_the_launch_files():
     assert {p.name for p in LAUNCH.glob("*.launch.py")} == set(LAUNCH_FILES)
 
 
@@ -189,6 +191,32 @@ def test_learner_launch_gives_the_learner_of_the_graph(robot, obs):
     assert nodes[0].parameters["robot_namespaces"] == [f"/{robot}_0", f"/{robot}_1"]
 
 
+# --- monitor.launch.py ----------------------------------------------------------------
+def test_monitor_starts_the_aggregator_with_the_packages_analyzers():
+    values = _defaults(support.monitor_arguments())
+    assert values == {"analyzers": "", "rqt": "false"}
+    (aggregator,) = support.monitor_nodes(values)
+    assert (aggregator["package"], aggregator["executable"]) == (
+        "diagnostic_aggregator", "aggregator_node",
+    )  # fmt: skip
+    assert "name" not in aggregator  # the YAML's top key is its own name, "analyzers"
+    (analyzers,) = aggregator["parameters"]
+    source = ROOT / "config" / "diagnostic_aggregator.yaml"  # or its installed copy
+    assert Path(analyzers).read_text() == source.read_text()
+
+
+def test_monitor_arguments_add_rqt_and_other_analyzers(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("analyzers:\n  ros__parameters: {}\n")
+    aggregator, rqt = support.monitor_nodes({"analyzers": str(mine), "rqt": "true"})
+    assert aggregator["parameters"] == [str(mine.resolve())]
+    assert (rqt["package"], rqt["executable"]) == ("rqt_robot_monitor", "rqt_robot_monitor")
+    with pytest.raises(ValueError, match="analyzers"):
+        support.monitor_nodes({"analyzers": str(tmp_path / "none.yaml"), "rqt": "false"})
+    with pytest.raises(ValueError, match="rqt"):
+        support.monitor_nodes({"analyzers": "", "rqt": "maybe"})
+
+
 # --- NodeSpec -> launch_ros Node --------------------------------------------------------
 @pytest.mark.parametrize("robot,sim,obs", COMBOS)
 def test_node_arguments_carry_the_spec(robot, sim, obs):
@@ -289,3 +317,13 @@ def test_robot_and_learner_launch_files_split_the_graph(robot):
         run_dir=f"runs/{robot}_state",
     )  # fmt: skip
     _check_nodes(actions, context, expected)
+
+
+def test_monitor_launch_file_starts_the_aggregator():
+    actions, context = _launch_actions("monitor.launch.py", {"rqt": "true"})
+    from launch_ros.actions import Node
+
+    nodes = [a for a in actions if isinstance(a, Node)]
+    assert [(n.node_package, n.node_executable) for n in nodes] == [
+        ("diagnostic_aggregator", "aggregator_node"), ("rqt_robot_monitor", "rqt_robot_monitor"),
+    ]  # fmt: skip

@@ -154,6 +154,7 @@ class PolicyNode(Node):
         self.diag = Diagnostics(self, "policy", hardware_id=robot)
         self.diag.values_from(self._diag_values)
         self.add_on_set_parameters_callback(self._on_params)
+        self.add_post_set_parameters_callback(self._after_params)
         steady_timer(self, 0.1, self._flush)
         if self.tick == "timer":
             steady_timer(self, self.period, self._try_step)
@@ -178,6 +179,12 @@ class PolicyNode(Node):
                 self.send_batch = int(p.value)
             elif p.name == "max_learner_backlog":
                 self.max_backlog = float(p.value)
+
+    def _after_params(self, params: list[Parameter]) -> None:
+        """Lockstep: a step that waited for the learner may go once its limit is raised
+        (else it would wait for the next ack or the simulator's stall timeout)."""
+        if self.tick == "lockstep" and any(p.name == "max_learner_backlog" for p in params):
+            self._try_step()
 
     # --- inputs ---------------------------------------------------------------------
     def _reject(self, key: str, exc: Exception) -> None:

@@ -31,8 +31,10 @@ import time
 import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped, Vector3Stamped
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
@@ -65,7 +67,7 @@ class RewardNode(Node):
             self,
             "max_sensor_age",
             0.25,
-            "Oldest joint reading used (s)",
+            "D'Claw, sync latest: oldest joint reading paired with a valve reading (s)",
             lo=0.01,
             hi=5.0,
             read_only=False,
@@ -162,6 +164,7 @@ class RewardNode(Node):
             self.place_client = self.create_client(Trigger, "sim/place_upright")
         else:
             raise ValueError(f"robot must be dclaw or minitaur, got {self.robot!r}")
+        self.add_on_set_parameters_callback(self._on_params)
         self.diag = Diagnostics(self, "reward", hardware_id=self.robot)
         self.diag.values_from(
             lambda: {
@@ -172,6 +175,12 @@ class RewardNode(Node):
                 "resets_failed": self.resets_failed,
             }
         )
+
+    def _on_params(self, params: list[Parameter]) -> SetParametersResult:
+        for p in params:
+            if p.name == "max_sensor_age":  # live: the next pairing uses it
+                self.max_age = float(p.value)
+        return SetParametersResult(successful=True)
 
     def _reject(self, what: str, exc: Exception) -> None:
         self.rejected += 1
