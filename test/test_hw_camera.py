@@ -1,8 +1,12 @@
-"""Camera capture core on generated video files (no camera on CI machines)."""
+"""Camera capture core on generated video files and a live MJPEG stream over HTTP served
+from this process (no camera on CI machines)."""
 
 from __future__ import annotations
 
+import http.server
 import shutil
+import socketserver
+import threading
 import time
 from pathlib import Path
 
@@ -10,7 +14,13 @@ import cv2
 import numpy as np
 import pytest
 
-from sac_ros.hardware.camera import CameraCapture, CameraError, parse_source, square_rgb
+from sac_ros.hardware.camera import (
+    CameraCapture,
+    CameraError,
+    Frame,
+    parse_source,
+    square_rgb,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,6 +37,76 @@ def write_video(path: Path, frames: int = 30, width: int = 96, height: int = 64)
         image[:4, left : left + 4] = (k * 8) % 256  # a changing corner, frame to frame
         writer.write(image)
     writer.release()
+
+
+def counting_image(k: int, width: int = 96, height: int = 64) -> np.ndarray:
+    """Frame k of a counting source: its number in the colour of the whole frame (BGR)."""
+    return np.full((height, width, 3), (8 * (k % 32), 8 * (k // 32 % 32), 128), np.uint8)
+
+
+def number(frame: Frame) -> int:
+    """Which counting_image a delivered frame shows (RGB, so blue is channel 2)."""
+    blue, green = frame.rgb[..., 2].mean(), frame.rgb[..., 1].mean()
+    return int(round(blue / 8)) + 32 * int(round(green / 8))
+
+
+def write_counting_video(path: Path, frames: int = 30, fps: float = 30.0) -> None:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (96, 64))
+    assert writer.isOpened()
+    for k in range(frames):
+        writer.write(counting_image(k))
+    writer.release()
+
+
+class MjpegStream:
+    """A live source: MJPEG over HTTP (multipart/x-mixed-replace, as IP cameras serve
+    it) at ``fps`` in real time, counting frames. ``sent[k]``: time.monotonic() when
+    frame k had been written to the socket."""
+
+    def __init__(self, fps: float = 30.0) -> None:
+        self.fps, self.sent = fps, []
+        self._stop = threading.Event()
+        stream = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # the name http.server calls
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                stream.serve(self.wfile)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stream.mjpg"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def serve(self, out) -> None:
+        start = time.monotonic()
+        k = 0
+        while not self._stop.is_set():
+            jpeg = cv2.imencode(".jpg", counting_image(k))[1].tobytes()
+            head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+            try:
+                out.write(head.encode() + jpeg + b"\r\n")
+            except OSError:
+                return  # the reader went away
+            self.sent.append(time.monotonic())
+            k += 1
+            self._stop.wait(max(0.0, start + k / self.fps - time.monotonic()))
+
+    def close(self) -> None:
+        self._stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> MjpegStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @pytest.fixture
@@ -125,3 +205,68 @@ def test_source_that_never_opens(tmp_path):
         cam.open()
     assert 0.3 <= time.monotonic() - start < 3.0
     assert cam.read() is None and not cam.connected
+
+
+def test_a_file_read_slower_than_its_rate_plays_slower_and_drops_nothing(tmp_path):
+    path = tmp_path / "count.avi"
+    write_counting_video(path, frames=30, fps=30.0)
+    with CameraCapture(str(path), fps=10.0) as cam:
+        frames = [cam.read() for _ in range(10)]
+        assert not cam.live
+        stats = cam.stats()
+        assert (stats["dropped"], stats["skipped"], stats["stale"]) == (0, 0, 0), stats
+        assert [number(f) for f in frames] == list(range(10))  # every frame, in turn
+        gaps = np.diff([f.stamp for f in frames])
+        assert 0.09 < np.median(gaps) < 0.12 and np.min(gaps) > 0.05, gaps
+        time.sleep(0.5)  # the reader stalls: slots at +0.1, +0.2 and +0.3 s go by
+        late = cam.read()
+        assert number(late) == 10  # a file skips nothing: the next frame, late
+        assert cam.stats()["dropped"] == 3, cam.stats()
+        assert cam.stats()["failed_reads"] == 0
+
+
+def test_a_file_loops_without_a_failure(tmp_path):
+    path = tmp_path / "count.avi"
+    write_counting_video(path, frames=12, fps=30.0)
+    with CameraCapture(str(path), fps=100.0) as cam:
+        numbers = [number(cam.read()) for _ in range(30)]
+        stats = cam.stats()
+    assert numbers == [k % 12 for k in range(30)]
+    assert stats["file_loops"] == 2 and stats["failed_reads"] == 0 and stats["reconnects"] == 0
+
+
+FRESH = 0.06  # s: under two frame periods of a 30 fps stream
+
+
+def test_a_live_source_read_slower_skips_on_purpose_and_never_serves_stale_frames():
+    with MjpegStream(fps=30.0) as stream:
+        with CameraCapture(stream.url, fps=10.0, open_timeout_s=10.0) as cam:
+            assert cam.live
+            frames = [cam.read() for _ in range(12)]
+            stats = cam.stats()
+            assert stats["dropped"] == 0 and stats["failed_reads"] == 0, stats
+            assert stats["skipped"] >= 15, stats  # about two of every three frames
+            gaps = np.diff([f.stamp for f in frames])
+            assert 0.08 < np.median(gaps) < 0.12, gaps
+            # Each frame was grabbed as it arrived, not out of a buffer (FFmpeg may hold
+            # a frame until the next one comes: one frame period, not a backlog).
+            for f in frames[1:]:
+                assert 0 <= f.stamp - stream.sent[number(f)] < FRESH, number(f)
+            time.sleep(0.5)  # the reader stalls; the stream piles up in the buffers
+            fresh = cam.read()
+            assert 0 <= fresh.stamp - stream.sent[number(fresh)] < FRESH
+            assert number(fresh) >= len(stream.sent) - 3
+            stats = cam.stats()
+            assert stats["stale"] >= 5, stats  # waited in a buffer: thrown away
+            assert 3 <= stats["dropped"] <= 4, stats  # slots +0.1 .. +0.3 (or +0.4) s
+
+
+@pytest.mark.skipif(
+    cv2.videoio_registry.hasBackend(cv2.CAP_GSTREAMER), reason="this OpenCV has GStreamer"
+)
+def test_a_gstreamer_pipeline_without_gstreamer_fails_at_once_and_says_why():
+    start = time.monotonic()
+    with pytest.raises(CameraError, match="built without GStreamer") as error:
+        CameraCapture("videotestsrc ! videoconvert ! appsink", open_timeout_s=5.0)
+    assert time.monotonic() - start < 1.0  # no retries: it can never open
+    assert "GStreamer: NO" in str(error.value)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,8 @@ from sac_ros.hardware import dxl_protocol as proto
 from sac_ros.hardware.dclaw_driver import DClawDriverConfig, DClawDriverCore, Mode
 from sac_ros.hardware.dxl_emulator import DynamixelEmulator
 from sac_ros.hardware.dynamixel_bus import BusError
+from sac_ros.hardware.mujoco_backend import MujocoDClawBackend
+from sac_ros.runtime.resets import ValveReset
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -26,6 +30,7 @@ UPPER = np.array([0.48, math.pi / 3, math.pi / 2] * 3)
 MAX_VEL = 2 * math.pi / 3
 OFFSETS = {i: (-math.pi / 2 if i in (10, 20, 30) else -math.pi) for i in (*JOINT_IDS, VALVE)}
 START = dict(zip(JOINT_IDS, [0.0, -0.8, 0.9] * 3, strict=True)) | {VALVE: 0.5}
+MODEL = Path(__file__).resolve().parents[1] / "urdf" / "dclaw" / "dclaw.xml"
 
 
 def goal_rad(emu: DynamixelEmulator, motor_id: int) -> float:
@@ -127,30 +132,94 @@ _value = st.one_of(
     st.floats(-3, 3),
     st.sampled_from([math.nan, math.inf, -math.inf, 1e300, -1e300]),
 )
+# Between two commands: back to back, the node's 50 Hz bus cycle, a slow policy.
+_pause = st.sampled_from([0.0, 0.02, 0.06])
+PERIOD = 0.1  # the configured control_period_s
+REACH = MAX_VEL * PERIOD  # how far a goal may lie from the measured position
+
+
+def flush(core: DClawDriverCore) -> None:
+    """A round trip on the bus: the emulator has handled every packet sent before it (a
+    sync write gets no reply, so its goals may still be on their way)."""
+    core.bus.read_state(JOINT_IDS)
+
+
+def check_ramp(prev, cur) -> None:
+    """The driver's rule between two cycles that wrote goals (JointLimits.ramp).
+
+    ``here``: the position measured in ``cur``'s cycle, clipped into the box. The goal lies
+    within REACH of ``here``. When the previous goal was written at most PERIOD earlier
+    (read stamps ``ds`` apart), the goal moved from it by at most MAX_VEL * ds, unless the
+    previous goal lies out of that reach of ``here`` (a joint pushed or blocked away from
+    its goal): then the goal is pulled to the edge of ``here``'s reach, on that side.
+    """
+    here = np.clip(cur.position, LOWER, UPPER)
+    assert np.all(np.abs(cur.goals - here) <= REACH + 1e-9), (cur.goals, here)
+    ds = cur.stamp - prev.stamp
+    assert ds > 0
+    if ds > PERIOD:
+        return  # the ramp starts again from the measured position
+    step = MAX_VEL * ds
+    pulled = np.abs(prev.goals - here) > REACH + step
+    moved = np.abs(cur.goals - prev.goals)
+    assert np.all(moved[~pulled] <= step + 1e-9), (moved, step)
+    edge = np.clip(here + np.sign(prev.goals - here) * REACH, LOWER, UPPER)
+    assert np.allclose(cur.goals[pulled], edge[pulled], atol=1e-9)
+
+
+def check_wire(writes, states) -> None:
+    """What the emulated servos received: the driver's goals (one tick of rounding), inside
+    the limits, and consecutive goals of a motor (at most PERIOD apart) within
+    MAX_VEL * PERIOD of each other (+ one tick: both are rounded to ticks)."""
+    for k, motor_id in enumerate(JOINT_IDS):
+        mine = [(t, raw * TICK + OFFSETS[motor_id]) for t, i, raw in writes if i == motor_id]
+        rad = np.array([r for _, r in mine])
+        assert len(rad) == len(states)
+        assert np.all(np.abs(rad - [s.goals[k] for s in states]) <= TICK / 2 + 1e-9)
+        assert np.all(rad >= LOWER[k] - TICK / 2) and np.all(rad <= UPPER[k] + TICK / 2)
+        for (t0, r0), (t1, r1) in zip(mine, mine[1:], strict=False):
+            if t1 - t0 <= PERIOD:
+                assert abs(r1 - r0) <= REACH + TICK, (motor_id, r0, r1, t1 - t0)
 
 
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.lists(st.lists(_value, min_size=8, max_size=10), min_size=1, max_size=6))
-def test_whatever_arrives_goals_stay_safe(emu, core, commands):
+@given(
+    st.lists(st.tuples(st.lists(_value, min_size=8, max_size=10), _pause), min_size=1, max_size=6)
+)
+def test_whatever_arrives_goals_stay_safe(emu, core, steps):
     if core.mode is not Mode.RUNNING:
         core.enable()
-    for proposed in commands:
+    flush(core)
+    first = len(emu.goal_writes)
+    states = [core.cycle()]  # the goal the first command ramps from
+    for proposed, pause in steps:
+        time.sleep(pause)
         try:
             core.command(proposed)
         except ValueError:
             assert len(proposed) != 9 or not all(math.isfinite(x) for x in proposed)
-        state = core.cycle()
-        assert state.fresh
-        goals = np.array([goal_rad(emu, i) for i in JOINT_IDS])
-        assert np.all(goals >= LOWER - TICK) and np.all(goals <= UPPER + TICK)
-        assert np.all(np.abs(goals - state.position) <= MAX_VEL * 0.1 + TICK)
-    for _, motor_id, raw in emu.goal_writes:
-        if motor_id in JOINT_IDS:
-            k = JOINT_IDS.index(motor_id)
-            rad = raw * TICK + OFFSETS[motor_id]
-            assert LOWER[k] - TICK <= rad <= UPPER[k] + TICK
+        states.append(core.cycle())
+    flush(core)
+    assert all(s.fresh and s.goals is not None for s in states)
+    for prev, cur in zip(states, states[1:], strict=False):
+        check_ramp(prev, cur)
+    check_wire(list(emu.goal_writes)[first:], states)
+
+
+def test_a_pushed_joint_pulls_its_goal_along(emu, core):
+    """The exception in check_ramp: a joint pushed far from its goal (by a hand, an
+    object) takes its goal along to REACH from it; the goal is never wound up."""
+    core.enable()
+    core.command(np.array([START[i] for i in JOINT_IDS]))
+    before = core.cycle()
+    emu.backend.set_position(11, -0.8 + 0.6)  # FFJ11, 0.6 rad > 2 * REACH away
+    after = core.cycle()
+    check_ramp(before, after)
+    assert after.position[1] == pytest.approx(-0.2, abs=0.02)
+    assert after.goals[1] == pytest.approx(after.position[1] - REACH, abs=1e-9)
+    assert abs(after.goals[1] - before.goals[1]) > REACH  # the one jump the rule allows
 
 
 def test_hardware_error_safe_stop_names_the_motor(emu, core):
@@ -301,19 +370,83 @@ def test_estop(emu, core):
     core.enable()
 
 
-def test_reset_valve(emu, core):
-    result = core.reset_valve(-2.0, timeout_s=3.0)
-    assert result.reached and abs(result.angle - result.target) <= 0.05
-    assert abs(result.target + 2.0) <= TICK
-    assert torque(emu, [VALVE]) == [0]
-    assert abs(core.cycle().valve_angle + 2.0) <= 0.05
-    # Across the +-pi seam: the target wraps, the reported angle too.
-    wrapped = core.reset_valve(3 * math.pi / 2, timeout_s=3.0)
-    assert abs(wrapped.target + math.pi / 2) <= TICK
-    too_short = core.reset_valve(1.0, timeout_s=0.05)
-    assert not too_short.reached and torque(emu, [VALVE]) == [0]
+def test_valve_motor_interface(emu, core):
+    before = goal_rad(emu, VALVE)
+    assert not core.command_valve(-2.0)  # torque off: nothing written
+    flush(core)
+    assert goal_rad(emu, VALVE) == before
+    core.set_valve_torque(True)
+    assert core.valve_torque and torque(emu, [VALVE]) == [1]
+    assert core.command_valve(-2.0)
+    flush(core)
+    assert abs(goal_rad(emu, VALVE) + 2.0) <= TICK / 2 + 1e-9
+    deadline = time.monotonic() + 3.0
+    while abs(core.cycle().valve_angle + 2.0) > 0.01:
+        assert time.monotonic() < deadline, core.cycle().valve_angle
+        time.sleep(0.02)
+    assert core.command_valve(3 * math.pi / 2)  # across the +-pi seam: wraps
+    flush(core)
+    assert abs(goal_rad(emu, VALVE) + math.pi / 2) <= TICK / 2 + 1e-9
     with pytest.raises(ValueError, match="finite"):
-        core.reset_valve(math.nan)
+        core.command_valve(math.nan)
+    core.set_valve_torque(False)
+    assert not core.valve_torque and torque(emu, [VALVE]) == [0]
+    assert not core.command_valve(0.0)
+    core.set_valve_torque(True)
+    core.disable(valve=True)  # what the node's deactivate does: everything limp
+    assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10 and not core.valve_torque
+    core.estop("operator")
+    with pytest.raises(RuntimeError, match="estop"):
+        core.set_valve_torque(True)
+    assert torque(emu, [VALVE]) == [0]
+
+
+def test_episode_reset_through_the_valve_interface_turns_the_simulated_valve():
+    """The one valve reset there is (ValveReset, as the reward node runs it) against the
+    MuJoCo D'Claw behind the emulated bus: torque on, drive, settle, torque off."""
+    backend = MujocoDClawBackend(model_file=MODEL)
+    try:
+        with DynamixelEmulator(backend=backend) as emu:
+            core = DClawDriverCore(DClawDriverConfig(port=emu.port_name))
+            core.connect()
+            reset = ValveReset(valve_switch(core), core.command_valve, tolerance=0.1,
+                               settle=0.3, timeout=8.0, wall_timeout=20.0)  # fmt: skip
+            stop = threading.Event()
+
+            def feed() -> None:  # the driver node's cycle, the reward node's observe
+                while not stop.is_set():
+                    state = core.cycle()
+                    if state.fresh:
+                        reset.observe(state.stamp, state.valve_angle)
+                    time.sleep(0.02)
+
+            feeder = threading.Thread(target=feed, daemon=True)
+            feeder.start()
+            try:
+                reached, why = reset.run(-1.2)
+            finally:
+                stop.set()
+                feeder.join(timeout=5)
+            assert reached, why
+            assert abs(backend.sim.valve_angle() + 1.2) < 0.15
+            assert not backend.sim.valve_motor_enabled and torque(emu, [VALVE]) == [0]
+            assert abs(core.cycle().valve_angle - backend.sim.valve_angle()) < TICK + 0.01
+            core.close()
+    finally:
+        backend.sim.close()
+
+
+def valve_switch(core: DClawDriverCore):
+    """The valve/torque_enable service as a callable: True when the motor acknowledged."""
+
+    def switch(on: bool) -> bool:
+        try:
+            core.set_valve_torque(on)
+        except RuntimeError:
+            return False
+        return True
+
+    return switch
 
 
 def test_diagnostics_summary(emu, core):

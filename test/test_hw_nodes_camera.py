@@ -136,6 +136,7 @@ def test_video_file_is_published_as_32x32_rgb_with_capture_stamps(probe, tmp_pat
     write_video(video)
     whole = probe.camera("whole", source=str(video), fps=FPS)
     band = probe.camera("band", source=str(video), fps=FPS, crop="[0,0,16,64]")  # red band
+    slow = probe.camera("slow", source=str(video), fps=10.0)  # a third of the file's rate
     probe.spin_until(lambda: len(whole.images) >= 45 and len(band.images) >= 5, 30, "frames")
     msg = whole.images[-1][1]
     assert (msg.encoding, msg.height, msg.width, msg.step) == ("rgb8", 32, 32, 96)
@@ -155,7 +156,14 @@ def test_video_file_is_published_as_32x32_rgb_with_capture_stamps(probe, tmp_pat
     probe.spin_until(lambda: int(whole.values.get("frames", 0)) >= 45, 5, "diagnostics")
     assert whole.status.level == DiagnosticStatus.OK and "dropped" in whole.values
     assert float(whole.values["fps"]) > 5.0
-    assert whole.stop() == 0 and band.stop() == 0
+    # Reading a file at a third of its rate drops nothing: it plays slower, every frame.
+    probe.spin_until(lambda: int(slow.values.get("frames", 0)) >= 12, 10, "the slow camera")
+    assert (slow.values["dropped"], slow.values["skipped"], slow.values["live"]) == (
+        "0", "0", "False"), slow.values  # fmt: skip
+    slow_corners = [int(pixels(m)[1, 1, 0]) for _, m in slow.images[:10]]
+    assert all(0 < b - a <= 12 for a, b in zip(slow_corners, slow_corners[1:], strict=False))
+    assert 7.0 < float(slow.values["fps"]) < 13.0, slow.values
+    assert whole.stop() == 0 and band.stop() == 0 and slow.stop() == 0
 
 
 def test_missing_then_vanishing_source_retries_with_backoff(probe, tmp_path):
@@ -178,3 +186,13 @@ def test_missing_then_vanishing_source_retries_with_backoff(probe, tmp_path):
     probe.spin_until(lambda: len(cam.images) >= count + 5, 10, "frames after the comeback")
     probe.spin_until(lambda: int(cam.values.get("reconnects", 0)) >= 1, 5, "reconnects >= 1")
     assert cam.stop() == 0
+
+
+def test_a_gstreamer_pipeline_without_gstreamer_stops_the_node_saying_why(probe):
+    if cv2.videoio_registry.hasBackend(cv2.CAP_GSTREAMER):
+        pytest.skip("this OpenCV has GStreamer")
+    cam = probe.camera("gst", source="'videotestsrc ! videoconvert ! appsink'")
+    assert cam.proc.wait(timeout=30) == 1
+    text = cam.log.read_text()
+    assert "built without GStreamer" in text and "GStreamer: NO" in text, text
+    assert "Traceback" not in text, text

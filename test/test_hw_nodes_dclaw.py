@@ -2,7 +2,8 @@
 
 The emulator (first-order servos) runs in this process, so the test reads the servos'
 registers directly: goal positions, torque enable. A probe node plays the rest of the
-graph: it commands, e-stops, calls services and reads joint_states and /diagnostics.
+graph: it commands, e-stops, calls services (the lifecycle ones included) and reads
+joint_states and /diagnostics.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -28,6 +31,7 @@ from std_srvs.srv import SetBool, Trigger
 
 from sac_ros.hardware import dxl_protocol as proto
 from sac_ros.hardware.dxl_emulator import DynamixelEmulator
+from sac_ros.nodes.dclaw_driver_node import DClawDriverNode
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -52,6 +56,13 @@ DRIVER = {
     "control_period": PERIOD,
 }
 COMMAND_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+GOAL_STATE = {
+    Transition.TRANSITION_CONFIGURE: "inactive",
+    Transition.TRANSITION_ACTIVATE: "active",
+    Transition.TRANSITION_DEACTIVATE: "inactive",
+    Transition.TRANSITION_CLEANUP: "unconfigured",
+    Transition.TRANSITION_ACTIVE_SHUTDOWN: "finalized",
+}
 
 
 def goal_rad(emu: DynamixelEmulator, motor_id: int) -> float:
@@ -116,6 +127,8 @@ class Probe:
                                ("reboot", Trigger), ("enable", SetBool),
                                ("valve/torque_enable", SetBool))
         }  # fmt: skip
+        for name, kind in (("change_state", ChangeState), ("get_state", GetState)):
+            self.clients[name] = n.create_client(kind, f"{ns}/dclaw_driver/{name}")
 
     def _on_joints(self, msg: JointState) -> None:
         self.joints = msg
@@ -166,6 +179,38 @@ class Probe:
         future = client.call_async(request)
         self.spin_until(future.done, 10.0, f"the answer of {name}")
         return future.result()
+
+    def answer(self, name: str, request: object, timeout: float) -> object | None:
+        """The service's answer, or None if none came in time. Right after a process
+        starts, DDS may not have matched the client's reply reader yet: the server then
+        drops the reply ("failed to send response")."""
+        client = self.clients[name]
+        assert client.wait_for_service(timeout_sec=10.0), f"no service {name}"
+        future = client.call_async(request)
+        end = time.monotonic() + timeout
+        while not future.done() and time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.01)
+        if not future.done():
+            client.remove_pending_request(future)
+            return None
+        return future.result()
+
+    def lifecycle(self) -> str:
+        """The driver's lifecycle state (asked again if an answer is lost)."""
+        for _ in range(5):
+            answer = self.answer("get_state", GetState.Request(), 2.0)
+            if answer is not None:
+                return answer.current_state.label
+        raise AssertionError(f"no answer from get_state\n{self.tail()}")
+
+    def transition(self, transition_id: int) -> bool:
+        """A lifecycle transition (lifecycle_msgs/Transition id); True if it succeeded.
+        A lost answer is judged by the state the driver is in afterwards."""
+        request = ChangeState.Request(transition=Transition(id=transition_id))
+        answer = self.answer("change_state", request, 5.0)
+        if answer is not None:
+            return answer.success
+        return self.lifecycle() == GOAL_STATE[transition_id]
 
     def describe(self) -> str:
         if self.status is None:
@@ -443,3 +488,127 @@ def test_waits_for_a_late_port_and_sigint_turns_torque_off(tmp_path):
             assert "torque off; port closed" in log.read_text()
         finally:
             probe.close()
+
+
+def test_lifecycle_deactivate_limps_the_hand_and_activate_resumes(rig):
+    emu = rig.emu
+    rig.running()
+    assert rig.lifecycle() == "active"
+    assert rig.call("valve/torque_enable", SetBool.Request(data=True)).success
+    assert torque(emu, (*JOINT_IDS, VALVE)) == [1] * 10
+    here = rig.position()
+
+    assert rig.transition(Transition.TRANSITION_DEACTIVATE)
+    assert rig.lifecycle() == "inactive"
+    assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10  # limp: nothing held
+    target = np.clip(here + np.array([0.2, -0.2, 0.2] * 3), LOWER, UPPER)
+    readings, writes = rig.joint_count, len(emu.goal_writes)
+    rig.spin_for(0.6, command=target)  # ignored, but the readings keep coming
+    assert len(emu.goal_writes) == writes
+    assert rig.joint_count >= readings + 10
+    rig.spin_until(lambda: rig.values.get("lifecycle") == "inactive"
+                   and rig.count("inactive_commands") > 0
+                   and rig.diag_has(DiagnosticStatus.WARN, "inactive: torque off"),
+                   3, "inactive on /diagnostics")  # fmt: skip
+    for service in ("enable", "valve/torque_enable"):
+        refused = rig.call(service, SetBool.Request(data=True))
+        assert not refused.success and "inactive" in refused.message, refused.message
+    assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
+
+    assert rig.transition(Transition.TRANSITION_ACTIVATE)
+    assert rig.lifecycle() == "active"
+    assert torque(emu, JOINT_IDS) == [1] * 9 and torque(emu, [VALVE]) == [0]
+    rig.spin_until(
+        lambda: all(abs(goal_rad(emu, i) - t) <= TICK for i, t in zip(JOINT_IDS, target,
+                                                                     strict=True)),
+        10, "the goals at the target once active", command=target,
+    )  # fmt: skip
+    rig.spin_until(lambda: rig.status.level == DiagnosticStatus.OK, 3, "diagnostics OK")
+
+
+def test_lifecycle_by_hand_configure_failures_are_clear_and_shutdown_limps(tmp_path):
+    log = tmp_path / "driver.log"
+    ns = f"/hw_dclaw_lifecycle_{os.getpid()}"
+    with DynamixelEmulator(initial_positions=START) as emu:
+        emu.unplug()
+        probe = Probe(ns, log)
+        try:
+            probe.proc = start_driver(ns, emu.port_name, log, autostart="false")
+            assert probe.lifecycle() == "unconfigured"
+            probe.spin_until(lambda: probe.diag_has(DiagnosticStatus.WARN, "unconfigured"), 10,
+                             "unconfigured on /diagnostics")  # fmt: skip
+            assert not probe.transition(Transition.TRANSITION_CONFIGURE)  # no port
+            assert probe.lifecycle() == "unconfigured"
+            assert f"configure failed: cannot reach the D'Claw on {emu.port_name}" in probe.tail()
+            probe.spin_until(lambda: probe.diag_has(DiagnosticStatus.ERROR, "not connected"), 3,
+                             "the failed configure on /diagnostics")  # fmt: skip
+            emu.replug()
+            emu.set_silent(12)
+            assert not probe.transition(Transition.TRANSITION_CONFIGURE)  # a silent motor
+            assert "ping failed (motor 12" in probe.tail()
+            emu.set_silent(12, False)
+            probe.spin_for(0.3)  # no autostart: nothing happens by itself
+            assert probe.lifecycle() == "unconfigured" and probe.joint_count == 0
+
+            assert probe.transition(Transition.TRANSITION_CONFIGURE)
+            assert probe.lifecycle() == "inactive"
+            probe.spin_until(lambda: probe.joint_count >= 5, 5, "readings while inactive")
+            here = probe.position()
+            writes = len(emu.goal_writes)
+            probe.spin_for(0.3, command=here + 0.1)
+            assert len(emu.goal_writes) == writes
+            assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
+
+            assert probe.transition(Transition.TRANSITION_ACTIVATE)
+            assert torque(emu, JOINT_IDS) == [1] * 9
+            probe.spin_until(lambda: abs(goal_rad(emu, 10) - here[0] - 0.1) <= TICK, 5,
+                             "a goal moved", command=here + 0.1)  # fmt: skip
+            assert probe.transition(Transition.TRANSITION_DEACTIVATE)
+            assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
+            assert probe.transition(Transition.TRANSITION_CLEANUP)
+            assert probe.lifecycle() == "unconfigured"
+            probe.spin_for(0.1)
+            packets, readings = emu.stats["packets"], probe.joint_count
+            probe.spin_for(0.3)
+            assert emu.stats["packets"] == packets and probe.joint_count == readings  # closed
+
+            assert probe.transition(Transition.TRANSITION_CONFIGURE)
+            assert probe.transition(Transition.TRANSITION_ACTIVATE)
+            assert torque(emu, JOINT_IDS) == [1] * 9
+            assert probe.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
+            assert probe.lifecycle() == "finalized"
+            assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
+            probe.proc.send_signal(signal.SIGINT)
+            assert probe.proc.wait(timeout=15) == 0, probe.tail()
+        finally:
+            probe.close()
+
+
+def test_a_destroyed_driver_leaves_the_ros_graph(tmp_path):
+    """rclpy's LifecycleNode keeps its node alive after destroy_node() (in-process graphs
+    would list a stale driver); the driver's destroy_node() ends it too."""
+    ns = f"/hw_dclaw_destroyed_{os.getpid()}"
+    context = rclpy.Context()
+    args = ["--ros-args", "-r", f"__ns:={ns}", "-p", f"port:={tmp_path / 'none'}",
+            "-p", "autostart:=false"]  # fmt: skip
+    rclpy.init(args=args, context=context)
+    try:
+        observer = rclpy.create_node("destroy_observer", context=context)
+        driver = DClawDriverNode(context=context)
+
+        def listed() -> bool:
+            return ("dclaw_driver", ns) in observer.get_node_names_and_namespaces()
+
+        deadline = time.monotonic() + 10
+        while not listed():
+            assert time.monotonic() < deadline, "the driver never appeared"
+            time.sleep(0.05)
+        driver.close()
+        driver.destroy_node()
+        deadline = time.monotonic() + 5
+        while listed():
+            assert time.monotonic() < deadline, "the destroyed driver is still in the graph"
+            time.sleep(0.05)
+        observer.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)

@@ -2,20 +2,25 @@
 
 :class:`DClawDriverCore` owns a :class:`DynamixelBus` with the nine finger motors and the
 valve motor. The ROS driver node calls :meth:`~DClawDriverCore.cycle` on a timer and
-publishes what it returns; commands, enable/disable, e-stop and valve resets come from
-topics and services. Every method is thread-safe (one lock around bus transactions).
+publishes what it returns; commands, enable/disable, e-stop and the valve motor come
+from topics and services. Every method is thread-safe (one lock around bus transactions).
 
 Safety rules, in the order :meth:`cycle` applies them:
 
-1. Goals always go through ``JointLimits.safe_targets`` twice: the goal moves from the
-   last goal written at most ``max_velocity * dt`` (dt = the time since that write, at most
-   ``control_period_s``; from the measured position when there is no recent write), and
-   it never lies farther than ``max_velocity * control_period_s`` from the position
-   measured in the same cycle (a blocked joint cannot be wound up). So the goals move no
-   faster than the velocity limit however often :meth:`cycle` runs, and a fast cycle
-   does not slow the hand down by rate-limiting against a servo that lags its goal. A
-   command with the wrong size or a non-finite value raises ValueError and changes
-   nothing.
+1. Goals always go through ``JointLimits.ramp`` (``safe_targets`` twice): every goal lies
+   inside the joint limits and within ``max_velocity * control_period_s`` of the
+   position measured in the same cycle (clipped into the limits: a blocked joint cannot
+   be wound up); and it moved from the last goal written at most ``max_velocity * dt``
+   (dt = the time between the two cycles' bus reads, when at most ``control_period_s``;
+   with no write that recent the ramp starts from the measured position). When the two
+   conflict (the joint was pushed or blocked farther than ``max_velocity * (dt +
+   control_period_s)`` from its last goal), the first wins: the goal is pulled towards
+   the joint, to the edge of its reach. So two goals written at most
+   ``control_period_s`` apart differ by at most ``max_velocity * control_period_s``
+   whenever the joint stays within twice that of its goal, the goals move no faster
+   than the velocity limit however often :meth:`cycle` runs, and a fast cycle does not
+   slow the hand down by rate-limiting against a servo that lags its goal. A command
+   with the wrong size or a non-finite value raises ValueError and changes nothing.
 2. A motor reporting a hardware error (alert bit in any status, or the periodic read of
    Hardware Error Status) or a temperature above ``max_temperature_c`` -> safe stop:
    torque off on every motor, mode ``safe_stop`` with a fault naming the motor and why.
@@ -32,10 +37,14 @@ Safety rules, in the order :meth:`cycle` applies them:
    ``torque_off`` (mode ``idle``, :meth:`enable` needed), by configuration.
 5. E-stop: torque off at once, mode ``estop`` until :meth:`release_estop`.
 
-The valve motor is driven either by :meth:`reset_valve` (blocking, scripted) or, as a ROS
-node offers it, by :meth:`set_valve_torque` and :meth:`command_valve` (a goal is ignored
-while the valve's torque is off, as a servo ignores it). Every safe stop, e-stop,
-connect and close turns the valve's torque off too.
+The valve motor has the interface the ROS node offers (and the MuJoCo sim mirrors):
+:meth:`set_valve_torque` and :meth:`command_valve` (a goal is ignored while the valve's
+torque is off, as a servo ignores it). An episode reset is scripted elsewhere, through
+that interface (sac_ros.runtime.resets.ValveReset in the reward node). Every safe stop,
+e-stop, connect and close turns the valve's torque off too, and so can :meth:`disable`.
+
+When torque may be on at all (a ROS lifecycle) is the node's business: the core only
+turns it on in :meth:`enable` and :meth:`set_valve_torque`.
 
 Torque-off requests that a motor does not acknowledge are retried every cycle.
 """
@@ -81,7 +90,6 @@ class DClawDriverConfig:
     latency_timer_ms: float = 16.0  # the USB adapter's; sets the status packet timeout
     retries: int = 1  # asks again before a motor counts as not answering
     use_valve: bool = True
-    valve_tolerance_rad: float = 0.05
     limits: JointLimits = field(default_factory=lambda: dclaw.LIMITS)
     joint_ids: tuple[int, ...] = dclaw.MOTOR_IDS
     joint_offsets: tuple[float, ...] = tuple(float(x) for x in dclaw.DEFAULT_OFFSETS)
@@ -96,7 +104,6 @@ class DClawDriverConfig:
             "comm_tolerance_s",
             "reconnect_period_s",
             "latency_timer_ms",
-            "valve_tolerance_rad",
         ):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -136,14 +143,6 @@ class DClawState:
     fault: str | None
 
 
-@dataclass(frozen=True)
-class ValveResetResult:
-    reached: bool
-    target: float  # rad, as the motor can hold it
-    angle: float  # final valve angle, rad
-    elapsed_s: float
-
-
 def wrap_angle(rad: float) -> float:
     """Wrap to [-pi, pi)."""
     return (rad + math.pi) % (2 * math.pi) - math.pi
@@ -155,7 +154,6 @@ class DClawDriverCore:
         config: DClawDriverConfig | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config or DClawDriverConfig()
         cfg = self.config
@@ -169,7 +167,6 @@ class DClawDriverCore:
         self._names = dict(zip(self._joint_ids, cfg.limits.names, strict=True))
         self._names[cfg.valve_id] = "valve"
         self._clock = clock
-        self._sleep = sleep
         self._lock = threading.RLock()
         n = len(self._joint_ids)
         self._mode = Mode.IDLE
@@ -273,14 +270,15 @@ class DClawDriverCore:
             self._last_command = now
             self._mode = Mode.RUNNING
 
-    def disable(self) -> None:
-        """Torque off the finger motors (mode idle); raises BusError if a motor does not
-        acknowledge (it is retried every cycle)."""
+    def disable(self, valve: bool = False) -> None:
+        """Torque off the finger motors, and the valve motor too with ``valve`` (mode
+        idle); raises BusError if a motor does not acknowledge (it is retried every
+        cycle)."""
         with self._lock:
             if self._mode in (Mode.RUNNING, Mode.HOLDING):
                 self._mode = Mode.IDLE
             self._desired = None
-            failed = self._torque_off(self._joint_ids)
+            failed = self._torque_off(self._joint_ids + (self._valve_ids if valve else ()))
             if failed:
                 raise BusError("torque off not acknowledged", {i: "no ack" for i in failed})
 
@@ -589,48 +587,6 @@ class DClawDriverCore:
                     self._lose_port(exc)
                 raise
             return True
-
-    def reset_valve(
-        self, angle: float, timeout_s: float = 10.0, poll_s: float = 0.02
-    ) -> ValveResetResult:
-        """Drive the valve motor to ``angle``, then turn its torque off (the valve turns
-        freely during the episode). Blocks up to ``timeout_s``; cycles go on meanwhile."""
-        if not self.config.use_valve:
-            raise RuntimeError("this driver has no valve motor")
-        if not (math.isfinite(timeout_s) and timeout_s > 0):
-            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
-        target = self.valve_target(angle)
-        valve = self.config.valve_id
-        start = self._clock()
-        with self._lock:
-            if self._mode in (Mode.SAFE_STOP, Mode.ESTOP) or not self._connected:
-                raise RuntimeError(
-                    f"cannot reset the valve in {self._mode.value}"
-                    + ("" if self._connected else " (not connected)")
-                )
-            self.bus.torque([valve], True)
-            self._valve_on = True
-        reached, position = False, math.nan
-        try:
-            with self._lock:
-                self.bus.write_goals([valve], [target])
-            while True:
-                with self._lock:
-                    if self._mode in (Mode.SAFE_STOP, Mode.ESTOP):
-                        break
-                    position = self.bus.read_state([valve]).position[0]
-                if abs(wrap_angle(target - position)) <= self.config.valve_tolerance_rad:
-                    reached = True
-                    break
-                if self._clock() - start > timeout_s:
-                    break
-                self._sleep(poll_s)
-        finally:
-            with self._lock:
-                self._torque_off((valve,))
-        return ValveResetResult(
-            reached, wrap_angle(target), wrap_angle(position), self._clock() - start
-        )
 
     # ------------------------------------------------------------------ diagnostics
     def diagnostics(self) -> dict[str, object]:

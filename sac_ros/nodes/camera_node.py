@@ -3,24 +3,33 @@
 sac_ros.hardware.camera.CameraCapture runs in a thread of its own, so a slow or hanging
 device never blocks the executor. Each frame is cut to ``crop`` (x, y, width, height in
 source pixels; [0, 0, 0, 0] = the whole frame), center-cropped to a square, resized with
-area interpolation and published with sensor QoS, stamped with the time it was grabbed
-(not the time it was published).
+area interpolation and published with sensor QoS, stamped with the time ``grab()``
+returned for it (not the time it was published; see the capture module on why not the
+backend's own timestamps).
 
 Parameters: ``source`` (a device index such as "0", a device or file path, a URL, or a
-GStreamer pipeline), ``fps`` (the most frames read and published per second; 0 = as fast
-as the source delivers; a file source plays at this rate and loops), ``crop``,
-``open_timeout`` and ``backoff_max`` (s).
+GStreamer pipeline), ``fps`` (the most frames published per second; 0 = as the source
+delivers: every frame of a live source, a file at its own frame rate; a file source plays
+at this rate and loops; a live source is read at its own rate and the frames between two
+due ones are skipped), ``crop``, ``open_timeout`` and ``backoff_max`` (s).
 
 A source that does not open is logged as an error and retried with exponential backoff
 (up to ``backoff_max``) for as long as the node runs; a source that drops is reopened the
-same way (an absence shorter than half a second, such as a file looping, is no error).
-/diagnostics: ERROR while no source is open, frame rate, frames, dropped frames,
-reconnects.
+same way (an absence shorter than half a second is no error). A source this OpenCV cannot
+read at all (a GStreamer pipeline without GStreamer support) stops the node at start with
+an error saying so (exit status 1).
+
+/diagnostics: ERROR while no source is open; ``fps`` (measured), ``nominal_fps`` (the
+source's), ``fps_limit``, ``live``, ``frames``, ``published``, ``dropped`` (frames due and
+not delivered: failed reads, delivery slots missed), ``skipped`` (live frames passed over
+on purpose to keep to ``fps``), ``stale`` (frames found waiting in a buffer and discarded
+for a fresh one), ``failed_reads``, ``file_loops``, ``reconnects``.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 
@@ -52,13 +61,18 @@ class CameraNode(Node):
         self.frame_id = declare(self, "frame_id", "camera", "header.frame_id of the images")
         diag_period = declare(self, "diagnostics_period", 1.0, "Seconds between /diagnostics",
                               lo=0.05, hi=60.0)  # fmt: skip
-        self.capture = CameraCapture(
-            self.source,
-            size=IMAGE_SIZE,
-            crop=None if not any(crop) else list(crop),
-            open_timeout_s=open_timeout,
-            backoff_max_s=backoff_max,
-        )
+        try:
+            self.capture = CameraCapture(
+                self.source,
+                size=IMAGE_SIZE,
+                crop=None if not any(crop) else list(crop),
+                fps=self.fps,
+                open_timeout_s=open_timeout,
+                backoff_max_s=backoff_max,
+            )
+        except CameraError as exc:  # a source that can never open
+            self.get_logger().fatal(str(exc))
+            raise
         self.published = 0
         self.pub = self.create_publisher(Image, "camera/image_32x32", SENSOR_QOS)
         self.diag = Diagnostics(self, "camera", hardware_id=f"camera:{self.source}",
@@ -80,11 +94,9 @@ class CameraNode(Node):
         # hiccups comes back at once, so only an absence longer than LOST_GRACE_S counts.
         away_since = None if self.capture.connected else -math.inf
         reported = away_since is not None
-        period = 1.0 / self.fps if self.fps > 0 else 0.0
-        next_due = time.monotonic()
         while not self._stop.is_set():
             try:
-                frame = self.capture.read()
+                frame = self.capture.read()  # waits for the frame's turn (fps)
             except ValueError as exc:  # a crop outside the frame: a configuration error
                 self.diag.problem("frame", ERROR, f"bad frame: {exc}", hold=5.0)
                 log.error(f"bad frame: {exc}", throttle_duration_sec=5.0)
@@ -108,9 +120,6 @@ class CameraNode(Node):
                 continue
             self.diag.clear("source")
             self._publish(frame)
-            if period:
-                next_due = max(next_due + period, time.monotonic() - period)
-                self._stop.wait(max(0.0, next_due - time.monotonic()))
 
     def _publish(self, frame: Frame) -> None:
         msg = messages.image(np.asarray(frame.rgb), self.frame_id)
@@ -130,12 +139,16 @@ class CameraNode(Node):
 
     def close(self) -> None:
         self._stop.set()
+        self.capture.interrupt()
         self._thread.join(timeout=5.0)
         self.capture.close()
 
 
 def main(args: list[str] | None = None) -> None:
-    spin_node(CameraNode, args)
+    try:
+        spin_node(CameraNode, args)
+    except CameraError:  # logged by the node: the source can never open
+        sys.exit(1)
 
 
 if __name__ == "__main__":

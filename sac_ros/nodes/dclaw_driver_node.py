@@ -13,19 +13,40 @@ graph cannot tell them apart (relative names, one namespace per robot):
 * valve motor: ``valve/torque_enable`` (std_srvs/SetBool) and
   ``valve/position_controller/commands`` (one angle, rad; ignored while torque is off).
 
+A managed (lifecycle) node; ``ros2 lifecycle set <ns>/dclaw_driver <transition>``, or the
+``<ns>/dclaw_driver/change_state`` and ``get_state`` services (lifecycle_msgs):
+
+* unconfigured: port closed, nothing published but /diagnostics;
+* configure: opens the port, pings every motor and turns torque off everywhere; a missing
+  port or a silent motor fails the transition (logged: which port or motor, and why);
+* inactive: torque off, commands ignored (valve torque on refused), but the bus is read
+  every cycle: ``joint_states`` and ``valve/joint_states`` keep coming, so the hand can be
+  watched, or moved by hand, while limp; a lost port is reopened as when active;
+* activate: finger torque on, holding the present pose (refused in an e-stop or a safe
+  stop); active: commands are followed;
+* deactivate: torque off on every motor, the valve's included (the hand goes limp, holds
+  nothing); cleanup: closes the port; shutdown (also on SIGINT/SIGTERM, through
+  spin_node): torque off and the port closed, from any state.
+
+``autostart`` (default true): the node configures and activates itself at start, so a
+graph needs no lifecycle manager; while the port is missing it retries the configure every
+``reconnect_period`` (a driver may start before its adapter is plugged in). An e-stop or a
+safe stop before it got there, a transition asked for by someone else, or a call to
+``enable`` ends the autostart: from then on a person decides.
+
 Safety and operation:
 
 * ``estop`` (std_msgs/Bool, reliable; True = stop, False is ignored) and the ``estop``
-  service (std_srvs/Trigger): torque off everywhere until ``release_estop``;
+  service (std_srvs/Trigger): torque off everywhere until ``release_estop``; the lifecycle
+  state stays as it is;
 * ``reboot`` (std_srvs/Trigger): leaves a safe stop (reboots motors in hardware error,
-  checks temperatures again); ``enable`` (std_srvs/SetBool): finger torque on/off;
-* torque is on only while the driver runs: with ``autostart`` it turns on once, after
-  the first successful connection (the port may appear later: the driver keeps
-  reconnecting); after an e-stop or a fault it stays off until ``enable``; ``close()``
-  (SIGINT/SIGTERM through spin_node) turns it off;
+  checks temperatures again); ``enable`` (std_srvs/SetBool): finger torque on/off while
+  active (after an e-stop, a safe stop or a watchdog torque off, torque stays off until
+  ``enable`` or a deactivate/activate);
 * watchdog, hardware errors, temperature, communication loss: see
-  sac_ros.hardware.dclaw_driver. /diagnostics: mode, fault (which motor and why),
-  temperatures, error bits, cycle time and period p50/p99, comm errors, reconnects.
+  sac_ros.hardware.dclaw_driver. /diagnostics: lifecycle state (WARN while not active),
+  mode, fault (which motor and why), temperatures, error bits, cycle time and period
+  p50/p99, comm errors, reconnects, commands ignored while not active.
 """
 
 from __future__ import annotations
@@ -34,6 +55,8 @@ import math
 import time
 from collections.abc import Callable
 
+from rclpy.context import Context
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import JointState
@@ -63,6 +86,12 @@ from sac_ros.nodes.common import (
 from sac_ros.robots import dclaw
 from sac_ros.robots.limits import JointLimits
 from sac_ros.runtime.loop_timing import LoopTiming
+
+SUCCESS = TransitionCallbackReturn.SUCCESS
+FAILURE = TransitionCallbackReturn.FAILURE
+ACTIVATE_RETRY_S = 1.0  # autostart: between tries to activate a configured driver
+# /diagnostics (WARN) while the node is not active, by lifecycle state.
+NOT_ACTIVE = {"inactive": "torque off, commands ignored", "unconfigured": "port closed, torque off"}
 
 # Float parameters: (parameter, DClawDriverConfig field, description, lowest, highest).
 NUMERIC_PARAMETERS: tuple[tuple[str, str, str, float, float], ...] = (
@@ -104,26 +133,32 @@ def ros_stamp(node: Node, monotonic_t: float) -> object:
     return Time(nanoseconds=node.get_clock().now().nanoseconds - age_ns).to_msg()
 
 
-class DClawDriverNode(Node):
-    def __init__(self) -> None:
-        super().__init__("dclaw_driver")
+class DClawDriverNode(LifecycleNode):
+    def __init__(self, context: Context | None = None) -> None:
+        super().__init__("dclaw_driver", context=context)
         self.config = self._read_config()
         self.rate_hz = declare(self, "rate_hz", 50.0, "Bus cycles per second", lo=1.0, hi=1000.0)
         self.autostart = declare(
-            self, "autostart", True, "Torque on after the first successful connection"
-        )
+            self, "autostart", True,
+            "Configure and activate at start (lifecycle), retrying until the port opens",
+        )  # fmt: skip
         diag_period = declare(
             self, "diagnostics_period", 1.0, "Seconds between /diagnostics", lo=0.05, hi=60.0
         )
         self.joint_names = list(self.config.limits.names)
         self.core = DClawDriverCore(self.config)
-        self._autostart_pending = bool(self.autostart)
-        self._last_enable_try = -math.inf
+        # Lifecycle state as this node sees it: unconfigured, inactive, active, finalized.
+        self.lifecycle = "unconfigured"
+        self._auto_configure = self._auto_activate = bool(self.autostart)
+        self._in_auto_transition = False
+        self._last_configure_try = self._last_activate_try = -math.inf
+        self._configure_error: str | None = None
         self._mode = Mode.IDLE
-        self._connected = False
+        self._connected = self._ever_connected = False
         self._closed = False
         self.timing = LoopTiming()
         self.rejected_commands = 0
+        self.inactive_commands = 0
         self.published = 0
 
         self.pub_joints = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
@@ -137,23 +172,14 @@ class DClawDriverNode(Node):
         self.create_subscription(
             Float64MultiArray, "joint_position_controller/commands", self._on_command, COMMAND_QOS
         )
-        offer_estop(self, self.core.estop, self._release_estop, "e-stop: torque off")
+        offer_estop(self, self._estop, self._release_estop, "e-stop: torque off")
         self.create_service(Trigger, "reboot", self._on_reboot)
         self.create_service(SetBool, "enable", self._on_enable)
         self.diag = Diagnostics(
             self, "dclaw_driver", hardware_id=f"dynamixel:{self.config.port}", period=diag_period
         )
         self.diag.values_from(self._diag_values)
-
-        try:
-            self.core.connect()
-            self.get_logger().info(f"connected to {self.config.port}")
-        except BusError as exc:
-            self.get_logger().error(
-                f"cannot connect to {self.config.port}: {exc}; retrying every "
-                f"{self.config.reconnect_period_s:g} s"
-            )
-        self._connected = self._ever_connected = self.core.connected
+        # Autostart runs in the cycle: torque goes on only once the node is spinning.
         steady_timer(self, 1.0 / self.rate_hz, self._on_cycle)
 
     # --- configuration --------------------------------------------------------------
@@ -197,23 +223,142 @@ class DClawDriverNode(Node):
             **numbers,
         )
 
+    # --- lifecycle --------------------------------------------------------------------
+    def _by_hand(self) -> None:
+        """A transition someone else asked for: from now on a person decides."""
+        if not self._in_auto_transition:
+            self._auto_configure = self._auto_activate = False
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._by_hand()
+        try:
+            self.core.connect()
+        except BusError as exc:
+            self._configure_error = str(exc)
+            text = f"configure failed: cannot reach the D'Claw on {self.config.port}: {exc}"
+            if self._in_auto_transition:
+                self.get_logger().error(
+                    f"{text}; retrying every {self.config.reconnect_period_s:g} s",
+                    throttle_duration_sec=30.0,
+                )
+            else:
+                self.get_logger().error(text)
+            return FAILURE
+        self._configure_error = None
+        self._connected = self._ever_connected = True
+        self.lifecycle = "inactive"
+        self.get_logger().info(f"configured: connected to {self.config.port}, torque off")
+        return SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._by_hand()
+        try:
+            self.core.enable()
+        except RuntimeError as exc:  # an e-stop, a safe stop, no port; BusError included
+            if self._in_auto_transition:
+                self.get_logger().warning(f"autostart: activate failed: {exc}; retrying",
+                                          throttle_duration_sec=30.0)  # fmt: skip
+            else:
+                self.get_logger().error(f"activate failed: {exc}")
+            return FAILURE
+        self.lifecycle = "active"
+        self.get_logger().info("active: finger torque on, following commands")
+        return SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._by_hand()
+        self.lifecycle = "inactive"  # commands are ignored from here on
+        try:
+            self.core.disable(valve=True)
+        except RuntimeError as exc:
+            self.get_logger().error(f"deactivate: {exc}; torque off retried every cycle")
+        self._mode = self.core.mode  # logged here, not as a mode change
+        self.get_logger().info("inactive: torque off on every motor, commands ignored")
+        return SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._by_hand()
+        self._close_port()
+        self.lifecycle = "unconfigured"
+        return SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.lifecycle = "finalized"
+        self._close_port()
+        return SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f"a transition from {state.label} raised: torque off, port closed")
+        self._close_port()
+        self.lifecycle = "unconfigured"
+        return SUCCESS
+
+    def _close_port(self) -> None:
+        self.core.close()
+        self._connected, self._mode = False, self.core.mode
+        pending = self.core.diagnostics()["torque_off_pending"]
+        if pending:
+            self.get_logger().error(f"torque off not acknowledged by motors {pending}")
+        else:
+            self.get_logger().info("torque off; port closed")
+
+    def _auto(self, trigger: Callable[[], TransitionCallbackReturn]) -> bool:
+        self._in_auto_transition = True
+        try:
+            return trigger() == SUCCESS
+        finally:
+            self._in_auto_transition = False
+
+    def _autostart(self) -> None:
+        """Configure (retrying while the port is missing), then activate."""
+        now = time.monotonic()
+        if self.lifecycle == "unconfigured" and self._auto_configure:
+            if now - self._last_configure_try < self.config.reconnect_period_s:
+                return
+            self._last_configure_try = now
+            self._auto(self.trigger_configure)
+        if self.lifecycle != "inactive":
+            return
+        self._auto_configure = False
+        if not self._auto_activate:
+            return
+        if self.core.mode in (Mode.SAFE_STOP, Mode.ESTOP):
+            self._auto_activate = False
+            self.get_logger().warning(
+                f"autostart: not activating after {self.core.mode.value} ({self.core.fault}); "
+                "activate by hand once it is cleared"
+            )
+            return
+        if self.core.connected and now - self._last_activate_try >= ACTIVATE_RETRY_S:
+            self._last_activate_try = now
+            if self._auto(self.trigger_activate):
+                self._auto_activate = False
+                self.get_logger().info("autostart: configured and active")
+
     # --- the cycle ------------------------------------------------------------------
     def _on_cycle(self) -> None:
         if self._closed:
             return
+        if self._auto_configure or self._auto_activate:
+            self._autostart()
+        if self.lifecycle in ("inactive", "active"):
+            self._cycle()
+        self._report()
+
+    def _cycle(self) -> None:
         self.timing.begin()
         try:
             state = self.core.cycle()
         except Exception as exc:  # a bug or a bad calibration: never leave torque on
             self.get_logger().error(f"driver cycle failed, e-stop: {exc!r}")
-            self.core.estop(f"driver error: {exc!r}")
+            self._estop(f"driver error: {exc!r}")
             return
         if state.fresh:
             self._publish(state)
         self.timing.end()
-        self._follow(state)
-        if self._autostart_pending:
-            self._try_autostart(state)
+        self._log_changes(state)
+        if not state.fresh and state.connected:
+            self.diag.problem("comm", WARN, "communication errors", hold=2.0)
 
     def _publish(self, state: DClawState) -> None:
         stamp = ros_stamp(self, state.stamp)
@@ -229,23 +374,8 @@ class DClawDriverNode(Node):
         self.pub_joints.publish(js)
         self.published += 1
 
-    def _try_autostart(self, state: DClawState) -> None:
-        if not state.connected or state.mode is not Mode.IDLE or state.fault is not None:
-            return
-        now = time.monotonic()
-        if now - self._last_enable_try < 1.0:
-            return
-        self._last_enable_try = now
-        try:
-            self.core.enable()
-        except RuntimeError as exc:  # BusError included
-            self.get_logger().warning(f"autostart: torque on failed: {exc}; retrying")
-            return
-        self._autostart_pending = False
-        self.get_logger().info("autostart: torque on")
-
-    def _follow(self, state: DClawState) -> None:
-        """Log mode and link changes; keep the diagnostics' problems current."""
+    def _log_changes(self, state: DClawState) -> None:
+        """Log mode and link changes."""
         log = self.get_logger()
         if state.mode is not self._mode:
             text = f"mode {self._mode.value} -> {state.mode.value}"
@@ -264,21 +394,31 @@ class DClawDriverNode(Node):
             else:
                 log.error(f"lost {self.config.port}: {self.core.diagnostics()['last_comm_error']}")
             self._connected = state.connected
-        if state.mode is Mode.SAFE_STOP:
-            self.diag.problem("mode", ERROR, f"safe stop: {state.fault}", hold=1.0)
-        elif state.mode is Mode.ESTOP:
-            self.diag.problem("mode", ERROR, f"e-stop: {state.fault}", hold=1.0)
-        elif state.mode is Mode.HOLDING:
+
+    def _report(self) -> None:
+        """Keep the diagnostics' problems current: mode, link, lifecycle state."""
+        mode, fault = self.core.mode, self.core.fault
+        if mode is Mode.SAFE_STOP:
+            self.diag.problem("mode", ERROR, f"safe stop: {fault}", hold=1.0)
+        elif mode is Mode.ESTOP:
+            self.diag.problem("mode", ERROR, f"e-stop: {fault}", hold=1.0)
+        elif mode is Mode.HOLDING:
             self.diag.problem("mode", WARN, "watchdog: holding (no recent command)", hold=1.0)
         else:
             self.diag.clear("mode")
-        if not state.connected:
+        configured = self.lifecycle in ("inactive", "active")
+        error = self._configure_error if not configured else None
+        if configured and not self.core.connected:
             error = self.core.diagnostics()["last_comm_error"]
+        if error is not None:
             self.diag.problem("link", ERROR, f"not connected to {self.config.port}: {error}", 1.0)
         else:
             self.diag.clear("link")
-        if not state.fresh and state.connected:
-            self.diag.problem("comm", WARN, "communication errors", hold=2.0)
+        if self.lifecycle == "active":
+            self.diag.clear("lifecycle")
+        else:
+            what = NOT_ACTIVE.get(self.lifecycle, "port closed")
+            self.diag.problem("lifecycle", WARN, f"{self.lifecycle}: {what}", hold=1.0)
 
     # --- inputs ---------------------------------------------------------------------
     def _reject(self, key: str, exc: Exception) -> None:
@@ -288,6 +428,9 @@ class DClawDriverNode(Node):
     def _on_command(self, msg: Float64MultiArray) -> None:
         try:
             targets = messages.read_array(msg, len(self.joint_names), "joint command")
+            if self.lifecycle != "active":
+                self.inactive_commands += 1
+                return
             self.core.command(targets)
         except ValueError as exc:
             self.rejected_commands += 1
@@ -302,21 +445,38 @@ class DClawDriverNode(Node):
         except BusError as exc:
             self.get_logger().warning(f"valve command failed: {exc}", throttle_duration_sec=2.0)
 
+    def _refuse_unless_active(self, res: SetBool.Response, what: str) -> bool:
+        """True (and ``res`` filled in) when torque may not go on: the node is not active."""
+        if self.lifecycle == "active":
+            return False
+        res.success = False
+        res.message = f"{what} refused: the node is {self.lifecycle}; activate it first"
+        return True
+
     def _on_valve_torque(self, req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:
+        if req.data and self._refuse_unless_active(res, "valve torque on"):
+            return res
         return self._respond(res, lambda: self.core.set_valve_torque(bool(req.data)),
                              f"valve torque {'on' if req.data else 'off'}")  # fmt: skip
 
     def _on_enable(self, req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:
+        if req.data and self._refuse_unless_active(res, "finger torque on"):
+            return res
         action = self.core.enable if req.data else self.core.disable
         ok = self._respond(res, action, f"finger torque {'on' if req.data else 'off'}")
         if ok.success:
-            self._autostart_pending = False  # an operator decided
+            self._auto_configure = self._auto_activate = False  # an operator decided
         return ok
+
+    def _estop(self, reason: str) -> None:
+        self._auto_activate = False  # after an e-stop a person turns torque on again
+        self.core.estop(reason)
 
     def _release_estop(self) -> tuple[bool, str]:
         self.core.release_estop()
         released = self.core.mode is not Mode.ESTOP
-        return released, f"mode {self.core.mode.value}; call enable to turn torque on"
+        then = "call enable" if self.lifecycle == "active" else "activate the node"
+        return released, f"mode {self.core.mode.value}; {then} to turn torque on"
 
     def _on_reboot(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
         try:
@@ -342,22 +502,34 @@ class DClawDriverNode(Node):
 
     # --- diagnostics and shutdown ---------------------------------------------------
     def _diag_values(self) -> dict[str, object]:
-        values = self.core.diagnostics()
+        values: dict[str, object] = {"lifecycle": self.lifecycle}
+        values.update(self.core.diagnostics())
         values.update(self.timing.values("cycle", "period"))
         values["rate_hz"] = self.rate_hz
         values["joint_states_published"] = self.published
         values["rejected_commands"] = self.rejected_commands
+        values["inactive_commands"] = self.inactive_commands
+        values["autostart_pending"] = self._auto_configure or self._auto_activate
         return values
 
     def close(self) -> None:
-        """Shutdown: torque off everywhere and close the port."""
+        """SIGINT/SIGTERM: the shutdown transition (torque off everywhere, port closed)."""
         self._closed = True
-        self.core.close()
-        pending = self.core.diagnostics()["torque_off_pending"]
-        if pending:
-            self.get_logger().error(f"torque off not acknowledged by motors {pending}")
-        else:
-            self.get_logger().info("torque off; port closed")
+        if self.lifecycle == "finalized":
+            return
+        try:
+            self.trigger_shutdown()
+        except Exception as exc:  # the port is closed below whatever happened
+            self.get_logger().error(f"shutdown transition failed: {exc!r}")
+        if self.lifecycle != "finalized":
+            self.lifecycle = "finalized"
+            self._close_port()
+
+    def destroy_node(self) -> None:
+        # rclpy's LifecycleNode leaves its state machine, which holds the node's handle,
+        # alive: the destroyed node would stay in the ROS graph until the process ends.
+        super().destroy_node()
+        self._state_machine.destroy_when_not_in_use()
 
 
 def main(args: list[str] | None = None) -> None:
