@@ -336,6 +336,20 @@ _EVERY_NODE = (
 )
 
 
+def combinations() -> list[tuple[str, str, str]]:
+    """Every (robot, sim, obs) that :func:`build_graph` accepts."""
+    out = []
+    for robot in ROBOTS:
+        for sim in SIMS:
+            for obs in OBS:
+                try:
+                    build_graph(robot, sim, obs)
+                except ValueError:
+                    continue
+                out.append((robot, sim, obs))
+    return out
+
+
 def expand_name(name: str, namespace: str, node: str) -> str:
     """A topic or service name as ROS resolves it in ``namespace`` for ``node``."""
     if name.startswith("/"):

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sac_ros.graph import build_graph, config_file
+from sac_ros.graph import build_graph, config_file, expand_name
 from sac_ros.robots import dclaw, minitaur
 from sac_ros.robots.models import model_path
 from sac_ros.tasks import dclaw_valve
@@ -248,14 +248,6 @@ CONTROLLER_TOPICS = {
 }
 
 
-def _resolve(name: str, ns: str, node: str) -> str:
-    if name.startswith("/"):
-        return name
-    if name.startswith("~/"):
-        return f"{ns}/{node}/{name[2:]}"
-    return f"{ns}/{name}"
-
-
 def gazebo_topics(robot: str, obs: str, ns: str) -> tuple[dict[str, str], dict[str, str]]:
     """(published, subscribed) topic -> type of the Gazebo side in namespace ``ns``."""
     pub: dict[str, str] = {}
@@ -265,15 +257,15 @@ def gazebo_topics(robot: str, obs: str, ns: str) -> tuple[dict[str, str], dict[s
         direction, topic, kind = CONTROLLER_TOPICS[params["controller_manager"][c.name]["type"]]
         if topic == "joint_states" and params.get(c.name, {}).get("use_local_topics"):
             topic = "~/joint_states"
-        name = _resolve(topic, ns, c.name)
+        name = expand_name(topic, ns, c.name)
         for src, dst in c.remap:
-            if _resolve(src, ns, c.name) == name:
-                name = _resolve(dst, ns, c.name)
+            if expand_name(src, ns, c.name) == name:
+                name = expand_name(dst, ns, c.name)
         (pub if direction == "pub" else sub)[name] = kind
     for path in gz.bridge_files(robot, obs):
         for e in yaml.safe_load(path.read_text()):
             if "ros_topic_name" in e:  # services are the gazebo_adapter's business
-                pub[_resolve(e["ros_topic_name"], ns, "")] = e["ros_type_name"]
+                pub[expand_name(e["ros_topic_name"], ns, "")] = e["ros_type_name"]
     return pub, sub
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sac_ros.graph import OBS, SIMS, NodeSpec, build_graph
+from sac_ros.graph import NodeSpec, build_graph, combinations
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch"
@@ -39,21 +39,7 @@ BRIEF_ARGUMENTS = {"sim", "obs", "namespace", "port", "learner", "resume", "run_
                    "params_file", "seed"}  # fmt: skip
 
 
-def _combos() -> list[tuple[str, str, str]]:
-    """Every (robot, sim, obs) the graph accepts."""
-    out = []
-    for robot in ("dclaw", "minitaur"):
-        for sim in SIMS:
-            for obs in OBS:
-                try:
-                    build_graph(robot, sim, obs)
-                except ValueError:
-                    continue
-                out.append((robot, sim, obs))
-    return out
-
-
-COMBOS = _combos()
+COMBOS = combinations()
 
 
 def _defaults(arguments: list[support.Argument]) -> dict[str, str]:

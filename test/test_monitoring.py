@@ -29,14 +29,12 @@ from rclpy.node import Node
 from sac_ros.graph import (
     CALLS,
     ENDPOINTS,
-    OBS,
     PUBLISHES,
-    ROBOTS,
     SERVES,
-    SIMS,
     SUBSCRIBES,
     NodeSpec,
     build_graph,
+    combinations,
     describe,
     endpoints,
 )
@@ -174,19 +172,6 @@ def assert_monitored(watch: StatusWatch, specs: list[NodeSpec]) -> None:
 
 
 # --- every graph in one process -------------------------------------------------------
-def _combos() -> list[tuple[str, str, str]]:
-    out = []
-    for robot in ROBOTS:
-        for sim in SIMS:
-            for obs in OBS:
-                try:
-                    build_graph(robot, sim, obs)
-                except ValueError:
-                    continue
-                out.append((robot, sim, obs))
-    return out
-
-
 def robot_side(robot: str, sim: str, obs: str, tmp: Path) -> list[NodeSpec]:
     """The robot's nodes (the learner is checked apart: it needs no robot of its own).
     The graph is built with its learner, so a lockstep policy waits for it and idles."""
@@ -204,7 +189,9 @@ def learner_of_two_robots(tmp: Path) -> list[NodeSpec]:
     )  # fmt: skip
 
 
-CASES = {f"{r}-{s}-{o}": (lambda tmp, c=(r, s, o): robot_side(*c, tmp)) for r, s, o in _combos()}
+CASES = {
+    f"{r}-{s}-{o}": (lambda tmp, c=(r, s, o): robot_side(*c, tmp)) for r, s, o in combinations()
+}
 CASES["learner-two-robots"] = learner_of_two_robots
 
 
