@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -154,3 +157,41 @@ def test_a_node_that_dies_fails_the_run_and_is_named(tmp_path):
     assert out.returncode == 1
     assert "/dclaw/policy exited with code" in out.stderr
     assert json.loads((Path(tmp_path) / "r" / "summary.json").read_text())["failed_nodes"]
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_ctrl_c_stops_two_robots_and_the_learner_with_a_final_checkpoint(tmp_path):
+    """Ctrl-C from a terminal: SIGINT to the command's whole process group (the nodes run in
+    sessions of their own, so only the command sees it and stops them in order)."""
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sac_ros.cli", "train", "dclaw", "--robots", "2",
+         "--steps", "100000", "--run-dir", str(run), "--quiet", *SMALL],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        stats = run / "learner_stats.csv"
+        deadline = time.monotonic() + 120
+        while not (stats.exists() and len(stats.read_text().splitlines()) >= 8):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the learner did not train 700 updates"
+            time.sleep(0.5)
+        stopped_at = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert time.monotonic() - stopped_at < 30
+    assert proc.returncode == 0, out + err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["interrupted"] and summary["robots"] == 2
+    assert all(code in (0, -2) for code in summary["exit_codes"].values()), summary
+    assert len(summary["exit_codes"]) == 2 * 3 + 1  # sim, policy, reward per robot; learner
+    # Nothing lost on the way out: the robots drained to the learner before it saved.
+    assert summary["transitions_received"] == summary["transitions_published"] > 0
+    manifest = json.loads((run / "checkpoint" / "manifest.json").read_text())
+    assert manifest["folder"]
+    _, episodes = csv_rows(run / "metrics.csv")
+    assert {r["robot"] for r in episodes} == {"/dclaw_0", "/dclaw_1"}
