@@ -76,10 +76,6 @@ class MujocoSimNode(Node):
         )  # fmt: skip
         if self.mode not in ("lockstep", "realtime"):
             raise ValueError(f"mode must be lockstep or realtime, got {self.mode!r}")
-        if self.interface not in ("position", "effort"):
-            raise ValueError(
-                f"command_interface must be position or effort, got {self.interface!r}"
-            )
         self.sim: SimRobot = make_sim_robot(
             robot, seed=seed, camera=camera, command_interface=self.interface,
             control_rate_hz=rate if rate > 0 else None,

@@ -10,7 +10,7 @@ import numpy as np
 
 from sac_ros.robots import dclaw, minitaur
 from sac_ros.sim.dclaw_sim import DClawSim
-from sac_ros.sim.minitaur_sim import MinitaurSim
+from sac_ros.sim.minitaur_sim import CONTROL_RATE_HZ, MinitaurSim
 from sac_ros.tasks import dclaw_valve, minitaur_walk
 
 
@@ -79,8 +79,7 @@ class DClawSimRobot(SimRobot):
     sim: DClawSim
 
     def __init__(self, seed: int = 0, control_rate_hz: float | None = None) -> None:
-        rate = {} if control_rate_hz is None else {"control_rate_hz": control_rate_hz}
-        super().__init__(DClawSim(**rate), seed)
+        super().__init__(DClawSim(control_rate_hz=control_rate_hz or dclaw.CONTROL_RATE_HZ), seed)
         self.recover()
 
     def recover(self) -> None:
@@ -120,8 +119,7 @@ class MinitaurSimRobot(SimRobot):
         command_interface: str = "position",
         control_rate_hz: float | None = None,
     ) -> None:
-        rate = {} if control_rate_hz is None else {"control_rate_hz": control_rate_hz}
-        super().__init__(MinitaurSim(**rate), seed)
+        super().__init__(MinitaurSim(control_rate_hz=control_rate_hz or CONTROL_RATE_HZ), seed)
         self.sim.use(command_interface)  # effort: bounded by the motors' torque limit
         self.place_upright()
 
