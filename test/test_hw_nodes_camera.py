@@ -161,7 +161,10 @@ def test_video_file_is_published_as_32x32_rgb_with_capture_stamps(probe, tmp_pat
     assert (slow.values["dropped"], slow.values["skipped"], slow.values["live"]) == (
         "0", "0", "False"), slow.values  # fmt: skip
     slow_corners = [int(pixels(m)[1, 1, 0]) for _, m in slow.images[:10]]
-    assert all(0 < b - a <= 12 for a, b in zip(slow_corners, slow_corners[1:], strict=False))
+    # One frame (8 levels) apart each time; the file loops (corner 8 * (FRAMES - 1) -> 0),
+    # and a late start can put the loop among the first ten.
+    steps = [(b - a) % (8 * FRAMES) for a, b in zip(slow_corners, slow_corners[1:], strict=False)]
+    assert all(0 < s <= 12 for s in steps), slow_corners
     assert 7.0 < float(slow.values["fps"]) < 13.0, slow.values
     assert whole.stop() == 0 and band.stop() == 0 and slow.stop() == 0
 
