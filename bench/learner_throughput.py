@@ -3,8 +3,11 @@
 Both: observation 17, action 6, 2 x 256 ReLU networks, batch 256, twin critics, learned
 temperature, target update every step; each update = one critic, one actor and one
 temperature step plus replay sampling. They run interleaved, round by round, in one
-process with the same torch thread count. Also measured: sac_ros with the pixel encoder
-(32x32x3 images + 18 proprio, action 9) and the Policy's batch-1 latency (numpy vs torch).
+process with the same torch thread count. sac_ros runs its large products on oneDNN
+(sac_ros.sac.gemm); it is also timed with torch's own GEMM (``sac_ros_torch_gemm``), to
+show what the kernel choice gives and what the rest of the step gives. Also measured:
+sac_ros with the pixel encoder (32x32x3 images + 18 proprio, action 9) and the Policy's
+batch-1 latency (numpy vs torch).
 
 Usage: python bench/learner_throughput.py [--rounds N] [--updates N] [--threads N]
 """
@@ -17,7 +20,7 @@ import numpy as np
 import torch
 from common import emit, interleaved, latency_us, log, median, set_threads
 
-from sac_ros.sac import ObsSpec, Policy, ReplayBuffer, SACAgent, SACConfig
+from sac_ros.sac import ObsSpec, Policy, ReplayBuffer, SACAgent, SACConfig, gemm
 
 OBS_DIM, ACTION_DIM, BATCH = 17, 6, 256
 
@@ -107,11 +110,19 @@ def main() -> None:
     log(f"threads {threads}, {args.rounds} rounds x {args.updates} updates")
 
     ours, agent = sac_ros_runner(ObsSpec.vector(OBS_DIM), ACTION_DIM, args.updates, args.buffer)
+    ours_torch, _ = sac_ros_runner(ObsSpec.vector(OBS_DIM), ACTION_DIM, args.updates, args.buffer)
+
+    def on_torch_gemm() -> int:
+        with gemm.torch_only():
+            return ours_torch()
+
     theirs = sb3_runner(args.updates, args.buffer)
-    rates = interleaved({"sac_ros": ours, "sb3": theirs}, rounds=args.rounds)
-    log(f"sac_ros per round {[round(r) for r in rates['sac_ros']]}")
-    log(f"sb3     per round {[round(r) for r in rates['sb3']]}")
+    rates = interleaved({"sac_ros": ours, "sac_ros_torch_gemm": on_torch_gemm, "sb3": theirs},
+                        rounds=args.rounds)  # fmt: skip
+    for name, values in rates.items():
+        log(f"{name:18s} per round {[round(r) for r in values]}")
     ratios = [a / b for a, b in zip(rates["sac_ros"], rates["sb3"], strict=True)]
+    torch_ratios = [a / b for a, b in zip(rates["sac_ros_torch_gemm"], rates["sb3"], strict=True)]
 
     pixel_spec = ObsSpec.pixels((32, 32, 3), proprio_dim=18)
     pixel_updates = max(5, args.updates // 5)
@@ -146,6 +157,9 @@ def main() -> None:
             "sb3_updates_per_s": round(median(rates["sb3"]), 1),
             "ratio": round(median(ratios), 2),
             "ratio_min": round(min(ratios), 2),
+            "onednn": gemm.onednn_active(),
+            "sac_ros_torch_gemm_updates_per_s": round(median(rates["sac_ros_torch_gemm"]), 1),
+            "ratio_torch_gemm": round(median(torch_ratios), 2),
             "pixel_encoder_updates_per_s": round(median(pixel_rates), 1),
             "policy_act_us_p50": round(numpy_us["p50"], 1),
             "policy_act_us_p99": round(numpy_us["p99"], 1),

@@ -9,8 +9,13 @@ and a ReLU mask, written into ``.grad`` for the same fused Adam. Pixel observati
 convolutional encoder) keep the autograd path. A test checks that both paths produce the
 same parameters, step after step.
 
-Shapes: critic layers are ensembles, weight (M, in, out), bias (M, 1, out), activations
-(M, B, features); actor layers are ``nn.Linear``, weight (out, in).
+Products go through :func:`sac_ros.sac.gemm.linear` (oneDNN where it is faster than
+torch's MKL GEMM, see there). The twin critics stay one ensemble module with stacked
+parameters; their activations are carried as one tensor per member, because each
+member's product is one oneDNN GEMM (torch's batched GEMM would take MKL's slower path).
+
+Shapes: critic layers are ensembles, weight (M, in, out), bias (M, 1, out), activations a
+list of M tensors (B, features); actor layers are ``nn.Linear``, weight (out, in).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from sac_ros.sac import gemm
 from sac_ros.sac.networks import LOG_STD_MAX, LOG_STD_MIN, Actor, TwinCritic
 from sac_ros.sac.squash import squashed_sample
 
@@ -27,38 +33,42 @@ if TYPE_CHECKING:
     from sac_ros.sac.batch import Batch
 
 _relu_backward = torch.ops.aten.threshold_backward
+Members = list[torch.Tensor]  # one (B, features) tensor per ensemble member
 
 
-def critic_forward(critic: TwinCritic, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def critic_forward(critic: TwinCritic, x: torch.Tensor) -> tuple[torch.Tensor, list[Members]]:
     """Q values (M, B) of the input rows ``x`` (B, obs + action), and each layer's input."""
+    h: Members = [x] * critic.members
     inputs = []
-    h = x.expand(critic.members, -1, -1)
     last = len(critic.layers) - 1
     for i, layer in enumerate(critic.layers):
         inputs.append(h)
-        h = torch.baddbmm(layer.bias, h, layer.weight)
-        if i < last:
-            h = h.relu_()
-    return h.squeeze(-1), inputs
+        h = [
+            gemm.linear(h_m, w_m, b_m, relu=i < last)
+            for h_m, (w_m, _, b_m) in zip(h, layer.members(), strict=True)
+        ]
+    return torch.cat(h, dim=1).t(), inputs
 
 
 def critic_backward(
-    critic: TwinCritic, inputs: list[torch.Tensor], dq: torch.Tensor, weights: bool
+    critic: TwinCritic, inputs: list[Members], dq: torch.Tensor, weights: bool
 ) -> torch.Tensor | None:
     """Back from dLoss/dQ (M, B): the weight gradients into ``.grad`` (if ``weights``),
     else the gradient with respect to the input rows, summed over members (B, in)."""
-    g = dq.unsqueeze(-1)
+    g: Members = list(dq.unsqueeze(-1))
     for i in range(len(critic.layers) - 1, -1, -1):
         layer = critic.layers[i]
         if weights:
-            layer.weight.grad = torch.bmm(inputs[i].transpose(1, 2), g)
-            layer.bias.grad = g.sum(1, keepdim=True)
+            layer.weight.grad = torch.stack(
+                [gemm.weight_grad(x_m, g_m) for x_m, g_m in zip(inputs[i], g, strict=True)]
+            )  # per member x.T @ g (in, out), the stored layout
+            layer.bias.grad = torch.stack([g_m.sum(0, keepdim=True) for g_m in g])
             if i == 0:
                 return None  # the input rows are data: no gradient needed
-        g = torch.bmm(g, layer.weight.transpose(1, 2))
-        if i > 0:
-            g = _relu_backward(g, inputs[i], 0)  # inputs[i] is the previous ReLU's output
-    return g.sum(0)
+        g = [gemm.linear(g_m, w_t) for g_m, (_, w_t, _) in zip(g, layer.members(), strict=True)]
+        if i > 0:  # inputs[i] is the previous ReLU's output
+            g = [_relu_backward(g_m, x_m, 0) for g_m, x_m in zip(g, inputs[i], strict=True)]
+    return torch.stack(g).sum(0)
 
 
 def actor_forward(actor: Actor, obs: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -67,9 +77,9 @@ def actor_forward(actor: Actor, obs: torch.Tensor) -> tuple[torch.Tensor, list[t
     h = obs
     for layer in actor.layers:
         inputs.append(h)
-        h = torch.addmm(layer.bias, h, layer.weight.t()).relu_()
+        h = gemm.linear(h, layer.weight, layer.bias, relu=True)
     inputs.append(h)
-    return torch.addmm(actor.head.bias, h, actor.head.weight.t()), inputs
+    return gemm.linear(h, actor.head.weight, actor.head.bias), inputs
 
 
 def actor_mean_log_std(actor: Actor, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,10 +94,10 @@ def actor_backward(actor: Actor, inputs: list[torch.Tensor], dout: torch.Tensor)
     g = dout
     for i in range(len(layers) - 1, -1, -1):
         layer = layers[i]
-        layer.weight.grad = g.t() @ inputs[i]
+        layer.weight.grad = gemm.weight_grad(g, inputs[i])
         layer.bias.grad = g.sum(0)
         if i > 0:
-            g = _relu_backward(g @ layer.weight, inputs[i], 0)
+            g = _relu_backward(gemm.linear(g, layer.weight.t()), inputs[i], 0)
 
 
 @torch.no_grad()
@@ -122,9 +132,10 @@ def update(
     # With u = mean + std * x: d log pi / du = 2 tanh(u) (the Jacobian term), da/du = 1 - a^2,
     # du/dmean = 1, du/dlog_std = std * x, and d log pi / dlog_std = -1 directly.
     weight = alpha / size
-    d_u = d_action * (1.0 - action * action) + (2.0 * weight) * action
-    d_log_std = d_u * log_std.exp() * latent - weight
-    d_log_std *= (raw_log_std >= LOG_STD_MIN) & (raw_log_std <= LOG_STD_MAX)  # the clamp
+    d_u = torch.addcmul(d_action, d_action, action.square(), value=-1.0)  # * (1 - a^2)
+    d_u.addcmul_(action, 2.0 * weight)
+    d_log_std = torch.mul(d_u, log_std.exp()).mul_(latent).sub_(weight)
+    d_log_std.mul_(raw_log_std == log_std)  # the clamp passes gradient inside its bounds
     actor_backward(agent.actor, actor_inputs, torch.cat([d_u, d_log_std], dim=-1))
     agent.actor_optimizer.step()
 

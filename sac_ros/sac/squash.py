@@ -30,8 +30,12 @@ def squashed_sample(
 
     With u = mean + std * latent, log N(u; mean, std) = -latent^2/2 - log std - log(2 pi)/2;
     the expression is exact and differentiable in mean and log_std (reparameterization).
+    Per coordinate, with :func:`tanh_log_abs_det` expanded,
+    log pi = 2 (u + softplus(-2u)) - log std - latent^2/2 - (log(2 pi)/2 + 2 log 2),
+    written as few tensor operations (this runs three times in every gradient step).
     """
-    u = mean + log_std.exp() * latent
-    normal_log_prob = -0.5 * latent.square() - log_std - HALF_LOG_2PI
-    log_prob = (normal_log_prob - tanh_log_abs_det(u)).sum(-1)
-    return torch.tanh(u), log_prob
+    u = torch.addcmul(mean, log_std.exp(), latent)
+    per = torch.add(u, F.softplus(u * -2.0)).mul_(2.0).sub_(log_std)
+    per.addcmul_(latent, latent, value=-0.5)
+    constant = latent.shape[-1] * (HALF_LOG_2PI + 2.0 * LOG_2)
+    return torch.tanh(u), per.sum(-1) - constant
