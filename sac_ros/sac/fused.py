@@ -14,8 +14,9 @@ torch's MKL GEMM, see there). The twin critics stay one ensemble module with sta
 parameters; their activations are carried as one tensor per member, because each
 member's product is one oneDNN GEMM (torch's batched GEMM would take MKL's slower path).
 
-Shapes: critic layers are ensembles, weight (M, in, out), bias (M, 1, out), activations a
-list of M tensors (B, features); actor layers are ``nn.Linear``, weight (out, in).
+Shapes: critic layers are ensembles, weight (M, in, out), bias (M, 1, out), activations
+one (B, features) tensor per member and layer; actor layers are ``nn.Linear``, weight
+(out, in).
 """
 
 from __future__ import annotations
@@ -32,43 +33,61 @@ if TYPE_CHECKING:
     from sac_ros.sac.agent import SACAgent
     from sac_ros.sac.batch import Batch
 
-_relu_backward = torch.ops.aten.threshold_backward
-Members = list[torch.Tensor]  # one (B, features) tensor per ensemble member
+_relu_backward_out = torch.ops.aten.threshold_backward.grad_input
 
 
-def critic_forward(critic: TwinCritic, x: torch.Tensor) -> tuple[torch.Tensor, list[Members]]:
-    """Q values (M, B) of the input rows ``x`` (B, obs + action), and each layer's input."""
-    h: Members = [x] * critic.members
-    inputs = []
-    last = len(critic.layers) - 1
-    for i, layer in enumerate(critic.layers):
-        inputs.append(h)
-        h = [
-            gemm.linear(h_m, w_m, b_m, relu=i < last)
-            for h_m, (w_m, _, b_m) in zip(h, layer.members(), strict=True)
-        ]
-    return torch.cat(h, dim=1).t(), inputs
+def _relu_backward_(g: torch.Tensor, relu_output: torch.Tensor) -> torch.Tensor:
+    """Zero ``g`` where the ReLU output was zero, in place (g is a fresh product's output:
+    no new 256 KB buffer per layer)."""
+    return _relu_backward_out(g, relu_output, 0, grad_input=g)
+def critic_forward(
+    critic: TwinCritic, x: torch.Tensor
+) -> tuple[torch.Tensor, list[list[torch.Tensor]]]:
+    """Q values (M, B) of the input rows ``x`` (B, obs + action), and each member's layer
+    inputs. One member at a time through all its layers: its weights and activations stay
+    in cache from one layer to the next."""
+    views = [layer.members() for layer in critic.layers]
+    last = len(views) - 1
+    q, inputs = [], []
+    for member in range(critic.members):
+        h, member_inputs = x, []
+        for i, layer_views in enumerate(views):
+            weight, _, bias = layer_views[member]
+            member_inputs.append(h)
+            h = gemm.linear(h, weight, bias, relu=i < last)
+        q.append(h)
+        inputs.append(member_inputs)
+    return torch.cat(q, dim=1).t(), inputs
 
 
 def critic_backward(
-    critic: TwinCritic, inputs: list[Members], dq: torch.Tensor, weights: bool
+    critic: TwinCritic, inputs: list[list[torch.Tensor]], dq: torch.Tensor, weights: bool
 ) -> torch.Tensor | None:
-    """Back from dLoss/dQ (M, B): the weight gradients into ``.grad`` (if ``weights``),
-    else the gradient with respect to the input rows, summed over members (B, in)."""
-    g: Members = list(dq.unsqueeze(-1))
-    for i in range(len(critic.layers) - 1, -1, -1):
-        layer = critic.layers[i]
-        if weights:
-            layer.weight.grad = torch.stack(
-                [gemm.weight_grad(x_m, g_m) for x_m, g_m in zip(inputs[i], g, strict=True)]
-            )  # per member x.T @ g (in, out), the stored layout
-            layer.bias.grad = torch.stack([g_m.sum(0, keepdim=True) for g_m in g])
-            if i == 0:
-                return None  # the input rows are data: no gradient needed
-        g = [gemm.linear(g_m, w_t) for g_m, (_, w_t, _) in zip(g, layer.members(), strict=True)]
-        if i > 0:  # inputs[i] is the previous ReLU's output
-            g = [_relu_backward(g_m, x_m, 0) for g_m, x_m in zip(g, inputs[i], strict=True)]
-    return torch.stack(g).sum(0)
+    """Back from dLoss/dQ (M, B), one member at a time: the weight gradients into
+    ``.grad`` (if ``weights``), else the gradient with respect to the input rows, summed
+    over members (B, in)."""
+    views = [layer.members() for layer in critic.layers]
+    weight_grads: list[list[torch.Tensor]] = [[] for _ in views]
+    bias_grads: list[list[torch.Tensor]] = [[] for _ in views]
+    input_grad = None
+    for member, (member_inputs, dq_member) in enumerate(zip(inputs, dq, strict=True)):
+        g = dq_member.unsqueeze(-1)
+        for i in range(len(views) - 1, -1, -1):
+            if weights:  # x.T @ g (in, out), the stored layout
+                weight_grads[i].append(gemm.weight_grad(member_inputs[i], g))
+                bias_grads[i].append(g.sum(0, keepdim=True))
+                if i == 0:
+                    break  # the input rows are data: no gradient needed
+            g = gemm.linear(g, views[i][member][1])
+            if i > 0:  # member_inputs[i] is the previous ReLU's output
+                g = _relu_backward_(g, member_inputs[i])
+        else:
+            input_grad = g if input_grad is None else input_grad + g
+    if weights:
+        for layer, w_grads, b_grads in zip(critic.layers, weight_grads, bias_grads, strict=True):
+            layer.weight.grad = torch.stack(w_grads)
+            layer.bias.grad = torch.stack(b_grads)
+    return input_grad
 
 
 def actor_forward(actor: Actor, obs: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -97,7 +116,7 @@ def actor_backward(actor: Actor, inputs: list[torch.Tensor], dout: torch.Tensor)
         layer.weight.grad = gemm.weight_grad(g, inputs[i])
         layer.bias.grad = g.sum(0)
         if i > 0:
-            g = _relu_backward(gemm.linear(g, layer.weight.t()), inputs[i], 0)
+            g = _relu_backward_(gemm.linear(g, layer.weight.t()), inputs[i])
 
 
 @torch.no_grad()
