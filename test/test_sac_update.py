@@ -330,3 +330,25 @@ def test_onednn_products_give_the_autograd_step_at_the_papers_sizes():
     # The two product libraries really ran: they round differently at this size.
     pairs = zip(fast.actor.parameters(), on_torch.actor.parameters(), strict=True)
     assert rounding_seen or any(not torch.equal(p, q) for p, q in pairs)
+
+
+def test_critic_member_views_follow_replaced_parameters():
+    """The step reads each member's weights through cached views; a critic whose
+    parameters were replaced (not updated in place) must not be read through stale ones."""
+    agent = SACAgent(ObsSpec.vector(5), 2, SACConfig(**SMALL))
+    layer = agent.critic.layers[1]
+    before = layer.members()
+    assert layer.members() is before  # made once
+    weight, transposed, bias = before[1]
+    torch.testing.assert_close(weight, layer.weight[1].t(), rtol=0, atol=0)
+    torch.testing.assert_close(transposed, layer.weight[1], rtol=0, atol=0)
+    torch.testing.assert_close(bias, layer.bias[1, 0], rtol=0, atol=0)
+    replaced = {k: torch.randn_like(v) for k, v in agent.critic.state_dict().items()}
+    agent.critic.load_state_dict(replaced, assign=True)  # new tensors, new storage
+    weight, _, bias = layer.members()[1]
+    torch.testing.assert_close(weight, replaced["layers.1.weight"][1].t(), rtol=0, atol=0)
+    torch.testing.assert_close(bias, replaced["layers.1.bias"][1, 0], rtol=0, atol=0)
+    # In-place updates (Adam, load_state_dict without assign) keep the views valid.
+    with torch.no_grad():
+        layer.weight.add_(1.0)
+    torch.testing.assert_close(layer.members()[1][0], layer.weight[1].t(), rtol=0, atol=0)

@@ -40,12 +40,13 @@ def _relu_backward_(g: torch.Tensor, relu_output: torch.Tensor) -> torch.Tensor:
     """Zero ``g`` where the ReLU output was zero, in place (g is a fresh product's output:
     no new 256 KB buffer per layer)."""
     return _relu_backward_out(g, relu_output, 0, grad_input=g)
+
+
 def critic_forward(
     critic: TwinCritic, x: torch.Tensor
 ) -> tuple[torch.Tensor, list[list[torch.Tensor]]]:
     """Q values (M, B) of the input rows ``x`` (B, obs + action), and each member's layer
-    inputs. One member at a time through all its layers: its weights and activations stay
-    in cache from one layer to the next."""
+    inputs (one member at a time through all its layers)."""
     views = [layer.members() for layer in critic.layers]
     last = len(views) - 1
     q, inputs = [], []
@@ -81,7 +82,7 @@ def critic_backward(
             g = gemm.linear(g, views[i][member][1])
             if i > 0:  # member_inputs[i] is the previous ReLU's output
                 g = _relu_backward_(g, member_inputs[i])
-        else:
+        if not weights:
             input_grad = g if input_grad is None else input_grad + g
     if weights:
         for layer, w_grads, b_grads in zip(critic.layers, weight_grads, bias_grads, strict=True):

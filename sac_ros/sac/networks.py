@@ -54,13 +54,13 @@ class EnsembleLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(members, 1, out_features))
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.uniform_(self.bias, -bound, bound)
-        self._member_views: tuple[int, list[MemberView]] | None = None
+        self._member_views: tuple[tuple[int, int], list[MemberView]] | None = None
 
     def members(self) -> list[MemberView]:
         """Each member's (weight (out, in) as in ``nn.Linear``, its transpose (in, out),
         bias (out,)): views of the stacked parameters without autograd, made once and
         remade only if the parameters were replaced (they are updated in place)."""
-        key = self.weight.data_ptr() ^ (self.bias.data_ptr() << 1)
+        key = (self.weight.data_ptr(), self.bias.data_ptr())
         if self._member_views is None or self._member_views[0] != key:
             weights, biases = self.weight.detach(), self.bias.detach()
             views = [(w.t(), w, b[0]) for w, b in zip(weights, biases, strict=True)]
