@@ -10,6 +10,7 @@ Run as a script, this module prints a calibration line: fp32 matmul GFLOP/s of t
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import sys
@@ -74,6 +75,40 @@ def interleaved(
 
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
+
+
+# One-sided 95% quantiles of Student's t by degrees of freedom (seeds - 1); 1.645 beyond.
+_T95 = {1: 6.314, 2: 2.920, 3: 2.353, 4: 2.132, 5: 2.015, 6: 1.943, 7: 1.895, 8: 1.860,
+        9: 1.833, 10: 1.812, 15: 1.753, 20: 1.725, 30: 1.697}  # fmt: skip
+
+
+def paired_comparison(
+    ours: list[float], theirs: list[float], higher_is_better: bool = True
+) -> dict[str, float | bool]:
+    """Seed-paired comparison of two implementations at one point of a learning curve.
+
+    ``diff``: mean over seeds of (ours - theirs), signed so that positive means ours is
+    better; ``se``: its standard error; ``not_worse``: ours is not significantly worse
+    (one-sided 95%: diff + t * se >= 0); ``mean_at_least``: the plain comparison of the
+    means (diff >= 0), which with a few seeds flips on seed noise alone.
+    """
+    if len(ours) != len(theirs) or not ours:
+        raise ValueError("paired_comparison needs the same seeds on both sides")
+    sign = 1.0 if higher_is_better else -1.0
+    diffs = [sign * (a - b) for a, b in zip(ours, theirs, strict=True)]
+    n = len(diffs)
+    diff = statistics.fmean(diffs)
+    se = statistics.stdev(diffs) / math.sqrt(n) if n > 1 else 0.0
+    # The next tabulated degrees of freedom up: a t no larger than the exact one.
+    t = 0.0 if n == 1 else _T95[min((k for k in _T95 if k >= n - 1), default=max(_T95))]
+    if n - 1 > max(_T95):
+        t = 1.645
+    return {
+        "diff": round(diff, 4),
+        "se": round(se, 4),
+        "not_worse": diff + t * se >= 0.0,
+        "mean_at_least": diff >= 0.0,
+    }
 
 
 def latency_us(call: Callable[[], Any], repeats: int = 2000, warmup: int = 200) -> dict[str, float]:

@@ -35,6 +35,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import gymnasium as gym
 import numpy as np
 import torch
+from common import paired_comparison
 
 import sac_ros.sim  # noqa: F401  (registers the environments)
 from sac_ros.sac import ObsSpec, ReplayBuffer, SACAgent, SACConfig
@@ -307,7 +308,29 @@ def main() -> None:
             }
             for a, b in zip(curves["sac_ros"], curves["sb3"], strict=False)
         ]
+        # The same seeds on both sides, compared seed by seed: with three seeds the means
+        # flip on seed noise alone; ``not_worse`` says whether sac_ros is significantly
+        # worse (one-sided 95%), see bench/common.paired_comparison.
+        record["paired"] = paired_points(runs["sac_ros"], runs["sb3"])
+        record["sac_ros_not_worse_everywhere"] = all(
+            p[key]["not_worse"] for p in record["paired"] for key in ("success", "median_error")
+        )
     print(json.dumps(record, sort_keys=True))
+
+
+def paired_points(ours: list[list[Row]], theirs: list[list[Row]]) -> list[dict[str, object]]:
+    """Per evaluation step that every run reached, sac_ros against SB3 seed by seed."""
+    points = []
+    for index in range(min(len(rows) for rows in [*ours, *theirs])):
+        point: dict[str, object] = {"step": ours[0][index]["step"]}
+        for key, higher_is_better in (("success", True), ("median_error", False)):
+            point[key] = paired_comparison(
+                [rows[index][key] for rows in ours],
+                [rows[index][key] for rows in theirs],
+                higher_is_better,
+            )
+        points.append(point)
+    return points
 
 
 if __name__ == "__main__":

@@ -7,17 +7,24 @@ evaluation episodes, the same evaluation seeds for both) at 5k, 10k and 15k envi
 steps, and the wall time (training plus these evaluations). Runs alternate sac_ros / SB3
 seed by seed so that background load hits both alike.
 
+With a few seeds the mean returns near the task's ceiling flip on seed noise alone, so
+the summary also compares the seeds pairwise at each point (``paired_<k>k``: mean
+difference, its standard error, and whether sac_ros is significantly worse).
+
 Usage: python bench/pendulum_learning.py [--seeds 3] [--steps 15000] [--threads 1]
+       python bench/pendulum_learning.py --summarize RESULT.json   (recompute the summary)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-from common import emit, log, set_threads
+from common import emit, log, paired_comparison, set_threads
 
 from sac_ros.sac import ObsSpec, ReplayBuffer, SACAgent, SACConfig, train
 
@@ -73,12 +80,50 @@ def sb3_evaluate(model: object, env: gym.Env) -> list[float]:
     return totals
 
 
+def summarize(
+    results: dict[str, dict[str, list[float]]], seeds: int, threads: int
+) -> dict[str, object]:
+    """Per-seed values, their means, and sac_ros against SB3 seed by seed at each point."""
+    summary: dict[str, object] = {"bench": "pendulum_learning", "seeds": seeds,
+                                  "threads": threads}  # fmt: skip
+    for name, entry in results.items():
+        for key, values in entry.items():
+            summary[f"{name}_{key}"] = [round(v, 1) for v in values]
+            summary[f"{name}_{key}_mean"] = round(float(np.mean(values)), 1)
+    points = [key for key in results["sac_ros"] if key.startswith("return_")]
+    paired = {key: paired_comparison(results["sac_ros"][key], results["sb3"][key])
+              for key in points}  # fmt: skip
+    for key, comparison in paired.items():
+        summary[f"paired_{key.removeprefix('return_')}"] = comparison
+    summary["sac_ros_mean_at_least_everywhere"] = all(c["mean_at_least"] for c in paired.values())
+    summary["sac_ros_not_worse_everywhere"] = all(c["not_worse"] for c in paired.values())
+    return summary
+
+
+def from_summary(path: Path) -> tuple[dict[str, dict[str, list[float]]], int, int]:
+    """The per-seed values of an earlier run's JSON line."""
+    data = json.loads(path.read_text().strip().splitlines()[-1])
+    results: dict[str, dict[str, list[float]]] = {}
+    for name in ("sac_ros", "sb3"):
+        prefix = f"{name}_"
+        results[name] = {
+            key.removeprefix(prefix): value
+            for key, value in data.items()
+            if key.startswith(prefix) and isinstance(value, list)
+        }
+    return results, int(data["seeds"]), int(data["threads"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=15_000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--summarize", type=Path, help="recompute the summary of a result")
     args = parser.parse_args()
+    if args.summarize:
+        emit(summarize(*from_summary(args.summarize)))
+        return
     threads = set_threads(args.threads)
     checkpoints = [c for c in (5000, 10_000, 15_000) if c <= args.steps] or [args.steps]
     results: dict[str, dict[str, list[float]]] = {}
@@ -90,14 +135,7 @@ def main() -> None:
             entry["wall_s"].append(wall)
             for checkpoint, value in zip(checkpoints, returns, strict=True):
                 entry.setdefault(f"return_{checkpoint // 1000}k", []).append(value)
-
-    summary: dict[str, object] = {"bench": "pendulum_learning", "seeds": args.seeds,
-                                  "threads": threads}  # fmt: skip
-    for name, entry in results.items():
-        for key, values in entry.items():
-            summary[f"{name}_{key}"] = [round(v, 1) for v in values]
-            summary[f"{name}_{key}_mean"] = round(float(np.mean(values)), 1)
-    emit(summary)
+    emit(summarize(results, args.seeds, threads))
 
 
 if __name__ == "__main__":
