@@ -54,7 +54,8 @@ def onednn_active() -> bool:
 
 @contextmanager
 def torch_only() -> Iterator[None]:
-    """Run every product on torch's own GEMM inside the block (for comparisons)."""
+    """Run every product on torch's own GEMM inside the block, in every thread of the
+    process (for comparisons and tests)."""
     global _enabled
     previous, _enabled = _enabled, False
     try:
@@ -63,9 +64,10 @@ def torch_only() -> Iterator[None]:
         _enabled = previous
 
 
-def _onednn_fits(x: torch.Tensor, rows: int, columns: int) -> bool:
-    """oneDNN for the product of x (B, K) and a (K, N) operand: x must be row-contiguous
-    (oneDNN would copy it otherwise) and B, K, N all wide enough."""
+def _onednn_fits(x: torch.Tensor, *sizes: int) -> bool:
+    """oneDNN for a product with the batch operand x (B, features) and the other ``sizes``
+    of the product: x must be row-contiguous (oneDNN would copy it otherwise), and B and
+    every size wide enough."""
     return (
         _enabled
         and _LINEAR is not None
@@ -73,7 +75,7 @@ def _onednn_fits(x: torch.Tensor, rows: int, columns: int) -> bool:
         and x.dtype == torch.float32
         and x.dim() == 2
         and x.stride(-1) == 1
-        and min(rows, columns, x.shape[0]) >= MIN_ONEDNN_WIDTH
+        and min(x.shape[0], *sizes) >= MIN_ONEDNN_WIDTH
     )
 
 
