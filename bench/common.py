@@ -99,10 +99,12 @@ def paired_comparison(
     n = len(diffs)
     diff = statistics.fmean(diffs)
     se = statistics.stdev(diffs) / math.sqrt(n) if n > 1 else 0.0
-    # The next tabulated degrees of freedom up: a t no larger than the exact one.
-    t = 0.0 if n == 1 else _T95[min((k for k in _T95 if k >= n - 1), default=max(_T95))]
-    if n - 1 > max(_T95):
+    if n == 1:
+        t = 0.0
+    elif n - 1 > max(_T95):
         t = 1.645
+    else:  # the next tabulated degrees of freedom up: a t no larger than the exact one
+        t = _T95[min(k for k in _T95 if k >= n - 1)]
     return {
         "diff": round(diff, 4),
         "se": round(se, 4),

@@ -67,10 +67,9 @@ def torch_only() -> Iterator[None]:
 def _onednn_fits(x: torch.Tensor, *sizes: int) -> bool:
     """oneDNN for a product with the batch operand x (B, features) and the other ``sizes``
     of the product: x must be row-contiguous (oneDNN would copy it otherwise), and B and
-    every size wide enough."""
+    every size wide enough. (Callers check that ``_LINEAR`` exists.)"""
     return (
         _enabled
-        and _LINEAR is not None
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and x.dim() == 2
