@@ -110,7 +110,8 @@ def main() -> None:
     period_ms = float(diag.get("step_period_ms_p50", "nan"))
     within = 1000.0 / period_ms
     log(f"in-process {before:.0f} / {after:.0f} steps/s, graph {graph:.0f} steps/s "
-        f"({within:.0f} within episodes: policy step period p50 {period_ms:.3f} ms)")  # fmt: skip
+        f"({within:.0f} within episodes: policy step period p50 {period_ms:.3f} ms); "
+        f"reset p50 {diag.get('reset_ms_p50')} ms")  # fmt: skip
     emit({
         "graph_steps_per_s": graph,
         "inprocess_steps_per_s": ref,
@@ -121,6 +122,9 @@ def main() -> None:
         "within_episode_ratio": within / ref,
         "policy_step_ms_p50": float(diag.get("step_ms_p50", "nan")),
         "episodes": int(diag.get("episodes", 0)),
+        "reset_ms_p50": float(diag.get("reset_ms_p50", "nan")),
+        "reset_steps_per_episode": int(diag.get("reset_steps", 0))
+        / max(1, int(diag.get("episodes", 0))),
         "goal_ratio": 0.5,
         "goal_met": graph / ref >= 0.5,
         "seconds": args.seconds,

@@ -111,6 +111,21 @@ def test_settle_is_judged_on_every_reading_in_reading_time():
     assert i == 102  # inside from 9.9 s, settled 0.3 s later (past the 10 s deadline)
 
 
+def test_settle_takes_stamps_summed_from_physics_steps_at_their_word():
+    # Simulation time is a running sum of 2.5 ms steps: three control periods of it come
+    # to 0.29999999999999 s. Settling for 0.3 s must still take 4 readings at 10 Hz, not 5.
+    stamps, t = [], 0.0
+    for _ in range(12):
+        for _ in range(40):
+            t += 0.0025
+        stamps.append(t)
+    assert any(stamps[i + 3] - stamps[i] < 0.3 for i in range(8))  # the premise
+    for first in range(8):
+        settle = ValveSettle(target=0.0, tolerance=0.05, settle=0.3, timeout=10.0)
+        verdicts = [settle.observe(s, 0.0) for s in stamps[first:]]
+        assert verdicts[:3] == [None] * 3 and verdicts[3] is not None and verdicts[3][0]
+
+
 def test_settle_fails_after_the_timeout_and_resets_the_settle_clock_on_leaving():
     settle = ValveSettle(target=0.0, tolerance=0.05, settle=0.3, timeout=2.0)
     # In, out (settle clock restarts), never long enough, then the deadline passes.

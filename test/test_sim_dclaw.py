@@ -79,6 +79,15 @@ def test_valve_motor_drives_the_valve_then_lets_it_turn_freely(sim):
         sim.step()
         crossed_zero |= abs(sim.valve_angle()) < 1.0
     assert sim.valve_angle() == pytest.approx(-2.5, abs=0.05) and not crossed_zero
+    # Stiff like a servo's position loop: a quarter turn in two control periods, then
+    # held to a few milliradians against the valve's friction.
+    sim.set_valve_motor(True, math.pi / 2)
+    for _ in range(2):
+        sim.step()
+    assert sim.valve_angle() == pytest.approx(math.pi / 2, abs=0.05)
+    for _ in range(3):
+        sim.step()
+    assert sim.valve_angle() == pytest.approx(math.pi / 2, abs=2e-3)
     # Off: a spun valve coasts and stays where it stops, with no pull back.
     sim.set_valve_motor(False)
     sim.data.joint(dclaw.VALVE_JOINT).qvel[:] = 3.0

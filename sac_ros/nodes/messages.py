@@ -18,7 +18,7 @@ from sac_ros.nodes.common import stamp_seconds
 
 
 def _finite(name: str, values: np.ndarray) -> np.ndarray:
-    if not np.all(np.isfinite(values)):
+    if not np.isfinite(values).all():
         raise ValueError(f"{name} holds NaN or infinite values")
     return values
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,7 @@ from sac_ros.nodes.common import (
 )
 from sac_ros.robots import dclaw
 from sac_ros.runtime.delivery import Ack, Outbox
-from sac_ros.runtime.loop_timing import LoopTiming
+from sac_ros.runtime.loop_timing import LoopTiming, percentiles_ms
 from sac_ros.runtime.policy_runner import Phase, PolicyRunner, RewardInfo, Snapshot
 from sac_ros.runtime.task_io import make_task_io
 from sac_ros.runtime.wire import TransitionBatch, encode_transitions, stack_observations
@@ -135,6 +136,9 @@ class PolicyNode(Node):
         self._closing = False
         self._learner_seen = False  # a learner subscribed to sac/transitions at some point
         self.timing = LoopTiming()  # control steps within an episode (resets excluded)
+        self.reset_durations: deque[float] = deque(maxlen=200)  # sac/reset call to reply, s
+        self.reset_steps = 0  # steps held at the safe pose while the world was reset
+        self._reset_since: float | None = None
 
         self.pub_cmd = self.create_publisher(
             Float64MultiArray, "joint_position_controller/commands", COMMAND_QOS
@@ -343,6 +347,7 @@ class PolicyNode(Node):
         self._done_stamp = snap.stamp
         self.waiting = ""
         acting = self.runner.phase is Phase.RUNNING
+        self.reset_steps += self.runner.phase is Phase.RESETTING
         if acting:
             self.timing.begin()
         try:
@@ -379,6 +384,7 @@ class PolicyNode(Node):
         self._announce_episodes()
         if not self.reset_client.service_is_ready():
             self.get_logger().warn("sac/reset is not available; waiting", throttle_duration_sec=5)
+        self._reset_since = time.monotonic()
         self._reset_future = self.reset_client.call_async(Trigger.Request())
         self._reset_future.add_done_callback(self._on_reset_done)
 
@@ -396,6 +402,9 @@ class PolicyNode(Node):
             self._reset_future = self.reset_client.call_async(Trigger.Request())
             self._reset_future.add_done_callback(self._on_reset_done)
             return
+        if self._reset_since is not None:
+            self.reset_durations.append(time.monotonic() - self._reset_since)
+            self._reset_since = None
         self.runner.reset_done()
 
     # --- transitions ----------------------------------------------------------------
@@ -472,6 +481,8 @@ class PolicyNode(Node):
             "commands_resent": self.commands_resent,
             "learner_backlog": round(self.outbox.learner_backlog, 1),
             **self.timing.values("step", "step_period"),
+            "reset_ms_p50": (percentiles_ms(self.reset_durations) or (None,))[0],
+            "reset_steps": self.reset_steps,
             "late_steps": round(self.timing.late_fraction(self.period), 4),
         }
 

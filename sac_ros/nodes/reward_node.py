@@ -301,12 +301,13 @@ class RewardNode(Node):
     def _call(self, client: object, request: object, timeout: float = 5.0) -> bool:
         if not client.wait_for_service(timeout_sec=timeout):  # type: ignore[attr-defined]
             return False
+        replied = threading.Event()
         future = client.call_async(request)  # type: ignore[attr-defined]
+        future.add_done_callback(lambda _f: replied.set())  # run by this node's executor
         deadline = time.monotonic() + timeout
-        while not future.done():  # this node's executor completes it
+        while not replied.wait(0.05):  # woken by the reply, not by polling
             if time.monotonic() > deadline or self._closing.is_set():
                 return False
-            time.sleep(0.002)
         result = future.result()
         return bool(result is not None and result.success)
 

@@ -279,10 +279,10 @@ class PolicyRunner:
             return self.rng.uniform(-1.0, 1.0, self.io.action_dim).astype(np.float32)
         latent = None if self.deterministic or self.noise is None else self.noise.sample()
         action = np.asarray(self.actor.act(obs, self.deterministic, latent), dtype=np.float32)
-        if action.shape != (self.io.action_dim,) or not np.all(np.isfinite(action)):
+        if action.shape != (self.io.action_dim,) or not np.isfinite(action).all():
             raise ValueError(f"policy produced an invalid action {action!r}")
         self.versions_used.add(int(self.actor.version))
-        return np.clip(action, -1.0, 1.0)
+        return np.minimum(np.maximum(action, -1.0), 1.0)
 
     # --- episodes -------------------------------------------------------------------
     def _start_episode(self) -> None:

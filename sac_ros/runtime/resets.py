@@ -17,6 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+# Reading stamps are sums of simulation steps: 0.3 s of 2.5 ms steps can come out a hair
+# short of 0.3, which would cost a whole extra reading.
+_STAMP_SLACK = 1e-6  # s
+
 
 def wrapped_distance(a: float, b: float) -> float:
     return abs((a - b + math.pi) % (2 * math.pi) - math.pi)
@@ -45,7 +49,7 @@ class ValveSettle:
         if angle is not None and wrapped_distance(angle, self.target) < self.tolerance:
             if self._inside_since is None:
                 self._inside_since = now
-            if now - self._inside_since >= self.settle:
+            if now - self._inside_since >= self.settle - _STAMP_SLACK:
                 return True, f"valve at {angle:.3f} rad (target {self.target:.3f})"
             return None  # inside: it gets its settle time, whatever the deadline
         self._inside_since = None

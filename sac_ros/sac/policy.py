@@ -90,7 +90,7 @@ class Policy:
         out = x @ weight
         out += bias
         mean, log_std = out[:, : self.action_dim], out[:, self.action_dim :]
-        return mean, np.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+        return mean, np.minimum(np.maximum(log_std, LOG_STD_MIN), LOG_STD_MAX)
 
 
 def _check_latent(latent: np.ndarray, shape: tuple[int, ...], single: bool) -> np.ndarray:
