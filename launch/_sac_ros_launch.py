@@ -253,6 +253,7 @@ def node_arguments(spec: NodeSpec) -> dict[str, Any]:
         "output": "screen",
         "emulate_tty": True,
         "sigterm_timeout": SIGTERM_TIMEOUT.get(spec.role, "30"),
+        **({"prefix": f"nice -n {spec.nice}"} if spec.nice else {}),
     }
 
 

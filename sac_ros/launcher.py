@@ -10,6 +10,7 @@ do not exit in time. A node that dies on its own is reported by ``poll_dead()``.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import signal
 import subprocess
@@ -33,8 +34,12 @@ def graph_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _interrupt_when_parent_dies() -> None:
-    """In the child: get SIGINT (a clean stop) if the supervisor dies, even by SIGKILL."""
+def _prepare_child(nice: int) -> None:
+    """In the child, before the node starts: its nice value (inherited by every thread it
+    starts, DDS's included), and SIGINT (a clean stop) if the supervisor dies, even by
+    SIGKILL."""
+    if nice:
+        os.nice(nice)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
@@ -87,7 +92,7 @@ class GraphProcesses:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops the graph
-            preexec_fn=_interrupt_when_parent_dies,
+            preexec_fn=functools.partial(_prepare_child, spec.nice),
         )
         running = Running(spec, proc, log_path)
         self.running.append(running)

@@ -9,9 +9,11 @@ keeps acting; two robots in two namespaces feed one learner.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from graph_harness import GraphRun
@@ -100,6 +102,12 @@ def test_sigint_stops_everything_within_seconds(tmp_path, monkeypatch, executor)
     with GraphRun(tmp_path, "dclaw", "state") as run:
         ns = run.namespaces[0]
         run.spin_until(lambda: run.published(ns) >= 300, 120, "300 steps")
+        # The reward node, off the lockstep critical path, runs at a lower priority, all
+        # its threads (DDS's too); the others at the priority they were started with.
+        for node in run.graph.running:
+            want = 10 if node.spec.name == "reward" else 0
+            assert node.spec.nice == want
+            assert _thread_nice_values(node.process.pid) == {os.nice(0) + want}, node.spec.name
         start = time.monotonic()
         codes = run.stop()
         took = time.monotonic() - start
@@ -109,3 +117,12 @@ def test_sigint_stops_everything_within_seconds(tmp_path, monkeypatch, executor)
     for log in (tmp_path / "logs").glob("*.log"):
         assert f"spinning on {expected}" in log.read_text(), log.name
     assert (run.run_dir / "checkpoint" / "manifest.json").exists()
+
+
+def _thread_nice_values(pid: int) -> set[int]:
+    """The nice value of every thread of a process (field 19 of /proc/<pid>/task/*/stat)."""
+    values = set()
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)"
+        values.add(int(fields[16]))
+    return values

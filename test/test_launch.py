@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import itertools
 import py_compile
 import sys
 from pathlib import Path
@@ -218,6 +219,15 @@ def test_node_arguments_carry_the_spec(robot, sim, obs):
         assert kwargs["remappings"] == spec.remappings
         # Longer than a policy's drain on shutdown (policy_node drain_timeout, 10 s).
         assert float(kwargs["sigterm_timeout"]) > 10.0
+        assert kwargs.get("prefix") == (f"nice -n {spec.nice}" if spec.nice else None)
+
+
+def test_only_a_reward_node_off_the_critical_path_runs_at_lower_priority():
+    # D'Claw in lockstep: the policy acts before the reward is in. Minitaur's reward can
+    # end the episode, so its policy waits for it; on hardware every node keeps its place.
+    for robot, sim in itertools.product(("dclaw", "minitaur"), ("mujoco", "none", "gazebo")):
+        niced = {(s.name, s.nice) for s in build_graph(robot, sim) if s.nice}
+        assert niced == ({("reward", 10)} if (robot, sim) == ("dclaw", "mujoco") else set())
 
 
 def test_node_arguments_refuse_an_untypable_empty_list():
