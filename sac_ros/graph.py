@@ -180,8 +180,7 @@ def build_graph(
                  max_learner_backlog=50.0 if lockstep and learner else 0.0)  # fmt: skip
             # D'Claw in lockstep: the policy acts without waiting for the reward (it cannot
             # end an episode), so the reward node is off the critical path sim -> policy
-            # -> sim; at a lower priority it takes the CPU when that chain does not need it
-            # (measured in bench/graph_throughput.py: +10-40% steps/s on 2 busy cores).
+            # -> sim; at a lower priority it takes the CPU when that chain does not need it.
             node("reward", "reward_node", ns, seed=s, auto_confirm=sim != "none",
                  reliable_readings=lockstep, nice=10 if lockstep and robot == "dclaw" else 0,
                  **({"sync": "latest"} if sim in ("none", "emulated") else {}))  # fmt: skip
