@@ -107,7 +107,8 @@ def test_sigint_stops_everything_within_seconds(tmp_path, monkeypatch, executor)
         for node in run.graph.running:
             want = 10 if node.spec.name == "reward" else 0
             assert node.spec.nice == want
-            assert _thread_nice_values(node.process.pid) == {os.nice(0) + want}, node.spec.name
+            expected = min(19, os.nice(0) + want)  # the kernel caps nice values at 19
+            assert _thread_nice_values(node.process.pid) == {expected}, node.spec.name
         start = time.monotonic()
         codes = run.stop()
         took = time.monotonic() - start
