@@ -13,6 +13,12 @@ from functools import cached_property
 import numpy as np
 
 
+def clip(values: np.ndarray, lower: np.ndarray | float, upper: np.ndarray | float) -> np.ndarray:
+    """``np.clip`` as two ufuncs: on the control path, where np.clip's Python wrapper costs
+    more than the work on a few numbers."""
+    return np.minimum(np.maximum(values, lower), upper)
+
+
 def finite_vector(values: np.ndarray, size: int, what: str) -> np.ndarray:
     """``values`` as a float64 vector of ``size`` finite numbers, or a ValueError naming
     ``what`` and the problem."""
@@ -71,9 +77,7 @@ class JointLimits:
         return 2.0 * (p - self.lower) / (self.upper - self.lower) - 1.0
 
     def clip(self, positions: np.ndarray) -> np.ndarray:
-        # ufuncs, not np.clip: this runs on every control step, and np.clip's Python
-        # wrapper costs more than the work on nine numbers.
-        return np.minimum(np.maximum(positions, self.lower), self.upper)
+        return clip(positions, self.lower, self.upper)
 
     def contains(self, positions: np.ndarray, tolerance: float = 0.0) -> bool:
         p = np.asarray(positions, dtype=np.float64)
@@ -103,7 +107,7 @@ class JointLimits:
         here = self.clip(np.where(np.isfinite(current), current, self.center))
         wanted = np.where(np.isfinite(proposed), proposed, here)
         step = self.max_velocity * dt
-        return self.clip(np.minimum(np.maximum(wanted, here - step), here + step))
+        return self.clip(clip(wanted, here - step, here + step))
 
     def ramp(
         self,

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from sac_ros.robots.limits import JointLimits
+from sac_ros.robots.limits import JointLimits, clip
 from sac_ros.runtime.delivery import Outbox
 
 Observation = np.ndarray | dict[str, np.ndarray]
@@ -282,7 +282,7 @@ class PolicyRunner:
         if action.shape != (self.io.action_dim,) or not np.isfinite(action).all():
             raise ValueError(f"policy produced an invalid action {action!r}")
         self.versions_used.add(int(self.actor.version))
-        return np.minimum(np.maximum(action, -1.0), 1.0)
+        return clip(action, -1.0, 1.0)
 
     # --- episodes -------------------------------------------------------------------
     def _start_episode(self) -> None:

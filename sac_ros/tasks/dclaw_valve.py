@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from sac_ros.robots import dclaw
-from sac_ros.robots.limits import finite_vector
+from sac_ros.robots.limits import clip, finite_vector
 
 TARGET_ANGLE = 0.0  # rad: peg facing right
 CONTROL_RATE_HZ = dclaw.CONTROL_RATE_HZ
@@ -132,5 +132,5 @@ def action_to_targets(
         raise ValueError(f"action must have shape ({ACTION_DIM},), got {a.shape}")
     limits = dclaw.LIMITS
     half = 0.5 * (limits.upper - limits.lower)
-    proposed = limits.center + half * np.minimum(np.maximum(a, -1.0), 1.0)
+    proposed = limits.center + half * clip(a, -1.0, 1.0)
     return limits.safe_targets(proposed, np.asarray(current_positions, dtype=np.float64), dt)
