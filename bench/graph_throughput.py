@@ -14,6 +14,7 @@ physics (as on hardware) where the gymnasium environment sets the angle at once.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -34,21 +35,32 @@ from sac_ros.sac import ObsSpec, Policy, SACAgent, SACConfig
 from sac_ros.tasks import dclaw_valve
 
 
-def inprocess(policy: Policy, seconds: float) -> float:
+def inprocess(policy: Policy, seconds: float) -> tuple[float, float]:
+    """Steps per second, and CPU time per step (us)."""
     env = gymnasium.make("SacRos/DClawValve-v0")
     obs, _ = env.reset(seed=0)
-    steps, start = 0, time.perf_counter()
+    steps, start, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
         obs, _, terminated, truncated, _ = env.step(policy.act(obs, False, None))
         steps += 1
         if terminated or truncated:
             obs, _ = env.reset()
-    return steps / (time.perf_counter() - start)
+    cpu_us = 1e6 * (time.process_time() - cpu) / steps
+    return steps / (time.perf_counter() - start), cpu_us
 
 
-def graph_rate(weights: bytes, seconds: float, tmp: Path) -> tuple[float, dict[str, str]]:
-    """Transitions (policy steps) per second; reset steps are not counted. And the policy
-    node's last /diagnostics values."""
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, all its threads (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def graph_rate(
+    weights: bytes, seconds: float, tmp: Path
+) -> tuple[float, dict[str, str], dict[str, float]]:
+    """Transitions (policy steps) per second; reset steps are not counted. The policy
+    node's last /diagnostics values. And each node's CPU time per transition (us) over the
+    same window: what the graph costs, whatever the host's contention does to the rate."""
     nodes = build_graph("dclaw", "mujoco", "state", learner=False)
     graph = GraphProcesses(nodes, log_dir=tmp)
     node = rclpy.create_node("throughput_sink")
@@ -78,17 +90,22 @@ def graph_rate(weights: bytes, seconds: float, tmp: Path) -> tuple[float, dict[s
             ex.spin_once(timeout_sec=0.05)
             if graph.poll_dead() or time.monotonic() > deadline:
                 raise RuntimeError("the graph did not start")
+        pids = {r.spec.name: r.process.pid for r in graph.running}
+        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
         first, start = count[0], time.perf_counter()
         while time.perf_counter() - start < seconds:
             ex.spin_once(timeout_sec=0.05)
         elapsed = time.perf_counter() - start
-        transitions = (count[0] - first) / elapsed
+        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+        n = count[0] - first
+        transitions = n / elapsed
+        cpu_us = {name: round(1e6 * c / max(1, n), 1) for name, c in cpu.items()}
     finally:
         codes = graph.stop()
         ex.shutdown()
         node.destroy_node()
     log(f"graph exit codes {codes}")
-    return transitions, policy_diag
+    return transitions, policy_diag, cpu_us
 
 
 def main() -> None:
@@ -99,19 +116,22 @@ def main() -> None:
     spec = ObsSpec.vector(dclaw_valve.STATE_DIM)
     weights = SACAgent(spec, 9, SACConfig(device="cpu")).policy_bytes(1)
     policy = Policy.from_bytes(weights, spec, 9, seed=0)
-    before = inprocess(policy, args.seconds / 3)
+    before, cpu_before = inprocess(policy, args.seconds / 3)
     rclpy.init()
     try:
-        graph, diag = graph_rate(weights, args.seconds, Path(args.tmp))
+        graph, diag, cpu_us = graph_rate(weights, args.seconds, Path(args.tmp))
     finally:
         rclpy.shutdown()
-    after = inprocess(policy, args.seconds / 3)
+    after, cpu_after = inprocess(policy, args.seconds / 3)
     ref = (before + after) / 2
+    graph_cpu_us = sum(cpu_us.values())
     period_ms = float(diag.get("step_period_ms_p50", "nan"))
     within = 1000.0 / period_ms
     log(f"in-process {before:.0f} / {after:.0f} steps/s, graph {graph:.0f} steps/s "
         f"({within:.0f} within episodes: policy step period p50 {period_ms:.3f} ms); "
         f"reset p50 {diag.get('reset_ms_p50')} ms")  # fmt: skip
+    log(f"CPU per transition: graph {graph_cpu_us:.0f} us {cpu_us}, "
+        f"in-process {(cpu_before + cpu_after) / 2:.0f} us")  # fmt: skip
     emit({
         "graph_steps_per_s": graph,
         "inprocess_steps_per_s": ref,
@@ -125,6 +145,9 @@ def main() -> None:
         "reset_ms_p50": float(diag.get("reset_ms_p50", "nan")),
         "reset_steps_per_episode": int(diag.get("reset_steps", 0))
         / max(1, int(diag.get("episodes", 0))),
+        "graph_cpu_us_per_transition": graph_cpu_us,
+        "node_cpu_us_per_transition": cpu_us,
+        "inprocess_cpu_us_per_step": (cpu_before + cpu_after) / 2,
         "goal_ratio": 0.5,
         "goal_met": graph / ref >= 0.5,
         "seconds": args.seconds,
