@@ -6,6 +6,8 @@ import math
 import threading
 import time
 
+import mujoco
+import numpy as np
 import pytest
 
 from sac_ros.runtime.resets import ValveReset, ValveSettle, wrapped_distance
@@ -16,9 +18,12 @@ class ValveRig:
     """The MuJoCo D'Claw behind a valve motor: a feeder thread steps the simulation and
     hands every valve reading to the reset, as the reward node's subscription does."""
 
-    def __init__(self, sim: DClawSim, **kw) -> None:
+    def __init__(self, sim: DClawSim, velocity: bool = True, **kw) -> None:
         self.sim, self.torque, self.lock = sim, False, threading.Lock()
+        self.velocity = velocity  # whether the readings carry the valve's velocity
         self.acks = True
+        self.on_at: float | None = None  # simulated time the motor was switched on
+        self.verdict_at: float | None = None  # stamp of the reading that decided the reset
         self.reset = ValveReset(self.set_torque, self.command, poll=0.005, **kw)
         self.stop = threading.Event()
         self.feeder = threading.Thread(target=self._feed, daemon=True)
@@ -27,6 +32,8 @@ class ValveRig:
         with self.lock:
             self.torque = on
             self.sim.set_valve_motor(on, None)
+            if on:
+                self.on_at = self.sim.time
         return self.acks
 
     def command(self, angle: float) -> None:
@@ -38,7 +45,11 @@ class ValveRig:
             with self.lock:
                 self.sim.step()
                 t, angle = self.sim.time, self.sim.valve_angle()
-                self.reset.observe(t, angle)
+                speed = self.sim.valve_velocity() if self.velocity else None
+                judging = self.reset.active
+                self.reset.observe(t, angle, speed)
+                if judging and not self.reset.active and self.verdict_at is None:
+                    self.verdict_at = t
             time.sleep(0.0005)
 
     def run(self, target: float) -> tuple[bool, str]:
@@ -59,6 +70,47 @@ def test_valve_reaches_a_random_start_and_is_freed(target):
     assert ok, message
     assert wrapped_distance(sim.valve_angle(), target) < rig.reset.tolerance
     assert not sim.valve_motor_enabled and not rig.torque and not rig.reset.active
+
+
+def test_a_valve_reading_with_its_velocity_settles_in_fewer_readings():
+    # The same random starts, judged with and without the valve's velocity: a valve
+    # inside the tolerance and nearly still has arrived, so the reset need not wait out
+    # the 0.3 s settle time (three control periods) that guards readings without one.
+    rng = np.random.default_rng(3)
+    periods: dict[bool, list[float]] = {True: [], False: []}
+    for target in rng.uniform(-math.pi, math.pi, 4):
+        for velocity in (True, False):
+            sim = DClawSim()
+            sim.reset(valve_angle=0.0)
+            rig = ValveRig(sim, velocity=velocity)
+            ok, message = rig.run(float(target))
+            assert ok, message
+            assert ("still" in message) == velocity
+            assert rig.verdict_at is not None and rig.on_at is not None
+            periods[velocity].append((rig.verdict_at - rig.on_at) / sim.dt)
+    assert max(periods[True]) < 3.5  # vs about 5 by the settle time
+    assert np.mean(periods[False]) - np.mean(periods[True]) >= 1.5
+
+
+def test_a_valve_judged_still_stays_within_tolerance_under_the_motor():
+    # What the velocity test relies on: once the motor has the valve inside the tolerance
+    # and slower than still_speed, it keeps it there (the settle time's whole point).
+    settle = ValveSettle(target=0.0)
+    rng = np.random.default_rng(4)
+    for target in rng.uniform(-math.pi, math.pi, 8):
+        sim = DClawSim()
+        sim.reset(valve_angle=float(rng.uniform(-math.pi, math.pi)))
+        sim.set_valve_motor(True, float(target))
+        judge = ValveSettle(float(target), settle.tolerance, settle.settle, 10.0,
+                            settle.still_speed)  # fmt: skip
+        verdict = None
+        while verdict is None:
+            sim.step()
+            verdict = judge.observe(sim.time, sim.valve_angle(), sim.valve_velocity())
+        assert verdict[0] and "still" in verdict[1], verdict
+        for _ in range(400):  # a second under the motor, judged at every physics step
+            mujoco.mj_step(sim.model, sim.data)
+            assert wrapped_distance(sim.valve_angle(), float(target)) < settle.tolerance
 
 
 def test_unreachable_target_times_out_in_reading_time_with_the_motor_off():
@@ -89,6 +141,20 @@ def test_abort_refused_torque_and_bad_target():
     assert refused.run(1.0) == (False, "valve motor did not accept torque on")
     ok, message = refused.run(float("nan"))
     assert not ok and "not finite" in message
+
+
+def test_inside_and_still_settles_at_once_else_the_settle_time_decides():
+    judge = ValveSettle(target=0.0, tolerance=0.05, settle=0.3, still_speed=0.1)
+    assert judge.observe(0.0, 0.5, 0.0) is None  # still, but not there
+    assert judge.observe(0.1, 0.02, 0.8) is None  # there, but passing through
+    ok, message = judge.observe(0.2, 0.01, -0.05)  # there and still
+    assert ok and "still" in message
+    # No velocity in the readings, or still_speed 0: only time inside counts.
+    for speed, still_speed in ((None, 0.1), (0.0, 0.0)):
+        judge = ValveSettle(target=0.0, settle=0.3, still_speed=still_speed)
+        assert [judge.observe(0.1 * i, 0.0, speed) for i in range(3)] == [None] * 3
+        ok, message = judge.observe(0.3, 0.0, speed)
+        assert ok and "still" not in message
 
 
 def test_readings_outside_a_reset_are_ignored():

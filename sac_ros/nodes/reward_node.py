@@ -86,6 +86,12 @@ class RewardNode(Node):
             lo=0.5,
             hi=3600.0,
         )
+        still_speed = declare(
+            self, "reset_still_speed", 0.1,
+            "D'Claw reset: a valve inside the tolerance and slower than this (rad/s) has "
+            "settled (0: it must stay inside 0.3 s)",
+            lo=0.0, hi=5.0,
+        )  # fmt: skip
         self.auto_confirm = declare(
             self, "auto_confirm", False, "Minitaur: simulation places the robot upright itself"
         )
@@ -145,6 +151,7 @@ class RewardNode(Node):
                 self._set_valve_torque,
                 self._command_valve,
                 timeout=self.reset_timeout,
+                still_speed=still_speed,
                 # Wall-clock bound too: simulated time stands still if the simulator dies.
                 wall_timeout=self.reset_timeout + (0.0 if self.sync == "latest" else 60.0),
                 aborted=self._closing.is_set,
@@ -216,12 +223,15 @@ class RewardNode(Node):
 
     def _on_valve(self, msg: JointState) -> None:
         try:
-            pos, _ = messages.read_joint_state(msg, [dclaw.VALVE_JOINT], need_velocity=False)
+            # The velocity is optional: without it a reset judges the settle by time.
+            has_speed = len(msg.velocity) == len(msg.name)
+            pos, vel = messages.read_joint_state(msg, [dclaw.VALVE_JOINT], has_speed)
         except ValueError as exc:
             self._reject("valve/joint_states", exc)
             return
         self._valve = (stamp_seconds(msg.header.stamp), float(pos[0]), msg.header.stamp)
-        self.valve_reset.observe(self._valve[0], self._valve[1])  # a reset under way
+        speed = float(vel[0]) if has_speed else None
+        self.valve_reset.observe(self._valve[0], self._valve[1], speed)  # a reset under way
         self._compute_valve()
 
     def _compute_valve(self) -> None:

@@ -2,8 +2,9 @@
 
 D'Claw (ROBEL's hardware reset): the claw holds its safe pose (the policy node does that
 while an episode is over), the valve motor turns on, drives the valve to the new start
-angle, must stay there for ``settle`` seconds within ``tolerance``, then turns off so the
-valve turns freely during the episode. A valve that does not get there within
+angle until it has settled there (within ``tolerance`` and slower than ``still_speed``,
+or within ``tolerance`` for ``settle`` seconds where the reading has no velocity), then
+turns off so the valve turns freely during the episode. A valve that does not get there within
 ``timeout`` is a failed reset (the motor is switched off either way). The valve is judged
 on every reading, in the reading's own time: lockstep simulation runs many times faster
 than real time, and a loop sampling the latest reading would miss most instants.
@@ -37,20 +38,31 @@ class ValveSettle:
 
     target: float
     tolerance: float = 0.05  # rad
-    settle: float = 0.3  # s within tolerance
+    settle: float = 0.3  # s within tolerance (readings without a velocity)
     timeout: float = 10.0  # s to get there
+    still_speed: float = 0.1  # rad/s: inside and this slow is settled (0: judge by time only)
     _start: float | None = None
     _inside_since: float | None = None
 
-    def observe(self, now: float, angle: float | None) -> tuple[bool, str] | None:
-        """(True, why) once settled, (False, why) once timed out, None while under way."""
+    def observe(
+        self, now: float, angle: float | None, speed: float | None = None
+    ) -> tuple[bool, str] | None:
+        """(True, why) once settled, (False, why) once timed out, None while under way.
+
+        ``speed`` is the valve's velocity in the same reading (rad/s), None where the
+        reading has none. A valve inside the tolerance and nearly still has arrived: the
+        motor's position loop holds it there. Without a velocity it must stay inside for
+        ``settle`` seconds, so that one passing through does not count."""
         if self._start is None:
             self._start = now
         if angle is not None and wrapped_distance(angle, self.target) < self.tolerance:
             if self._inside_since is None:
                 self._inside_since = now
+            at = f"valve at {angle:.3f} rad (target {self.target:.3f})"
+            if speed is not None and abs(speed) < self.still_speed:
+                return True, f"{at}, still ({speed:+.3f} rad/s)"
             if now - self._inside_since >= self.settle - _STAMP_SLACK:
-                return True, f"valve at {angle:.3f} rad (target {self.target:.3f})"
+                return True, at
             return None  # inside: it gets its settle time, whatever the deadline
         self._inside_since = None
         if now - self._start > self.timeout:
@@ -75,14 +87,16 @@ class ValveReset:
         command: Callable[[float], None],  # goal angle of the valve motor, rad
         *,
         tolerance: float = 0.05,  # rad
-        settle: float = 0.3,  # s within tolerance, reading time
+        settle: float = 0.3,  # s within tolerance, reading time (readings without velocity)
         timeout: float = 10.0,  # s to get there, reading time
+        still_speed: float = 0.1,  # rad/s: inside and slower than this is settled
         wall_timeout: float = 60.0,  # s: reading time stands still if the readings stop
         aborted: Callable[[], bool] = lambda: False,  # shutdown: give up at once
         poll: float = 0.05,  # s between checks of ``aborted`` and the wall clock
     ) -> None:
         self.set_torque, self.command, self.aborted = set_torque, command, aborted
         self.tolerance, self.settle, self.timeout = tolerance, settle, timeout
+        self.still_speed = still_speed
         self.wall_timeout, self.poll = wall_timeout, poll
         self._lock = threading.Lock()
         self._judge: ValveSettle | None = None
@@ -93,14 +107,15 @@ class ValveReset:
     def active(self) -> bool:
         return self._judge is not None
 
-    def observe(self, t: float, angle: float | None) -> None:
-        """A valve reading (its time stamp, its angle) while a reset may be under way."""
+    def observe(self, t: float, angle: float | None, speed: float | None = None) -> None:
+        """A valve reading (its time stamp, angle and velocity, if the reading has one)
+        while a reset may be under way."""
         with self._lock:
             judge = self._judge
             if judge is None:
                 return
             self.command(judge.target)
-            verdict = judge.observe(t, angle)
+            verdict = judge.observe(t, angle, speed)
             if verdict is not None:
                 self._judge, self._verdict = None, verdict
                 self._done.set()
@@ -116,7 +131,9 @@ class ValveReset:
         self._done.clear()
         with self._lock:
             self._verdict = None
-            self._judge = ValveSettle(target, self.tolerance, self.settle, self.timeout)
+            self._judge = ValveSettle(
+                target, self.tolerance, self.settle, self.timeout, self.still_speed
+            )
         try:
             self.command(target)
             deadline = time.monotonic() + self.wall_timeout
