@@ -125,13 +125,14 @@ def main() -> None:
     after, cpu_after = inprocess(policy, args.seconds / 3)
     ref = (before + after) / 2
     graph_cpu_us = sum(cpu_us.values())
+    inprocess_cpu_us = (cpu_before + cpu_after) / 2
     period_ms = float(diag.get("step_period_ms_p50", "nan"))
     within = 1000.0 / period_ms
     log(f"in-process {before:.0f} / {after:.0f} steps/s, graph {graph:.0f} steps/s "
         f"({within:.0f} within episodes: policy step period p50 {period_ms:.3f} ms); "
         f"reset p50 {diag.get('reset_ms_p50')} ms")  # fmt: skip
     log(f"CPU per transition: graph {graph_cpu_us:.0f} us {cpu_us}, "
-        f"in-process {(cpu_before + cpu_after) / 2:.0f} us")  # fmt: skip
+        f"in-process {inprocess_cpu_us:.0f} us")  # fmt: skip
     emit({
         "graph_steps_per_s": graph,
         "inprocess_steps_per_s": ref,
@@ -147,7 +148,7 @@ def main() -> None:
         / max(1, int(diag.get("episodes", 0))),
         "graph_cpu_us_per_transition": graph_cpu_us,
         "node_cpu_us_per_transition": cpu_us,
-        "inprocess_cpu_us_per_step": (cpu_before + cpu_after) / 2,
+        "inprocess_cpu_us_per_step": inprocess_cpu_us,
         "goal_ratio": 0.5,
         "goal_met": graph / ref >= 0.5,
         "seconds": args.seconds,

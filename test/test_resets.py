@@ -95,14 +95,12 @@ def test_a_valve_reading_with_its_velocity_settles_in_fewer_readings():
 def test_a_valve_judged_still_stays_within_tolerance_under_the_motor():
     # What the velocity test relies on: once the motor has the valve inside the tolerance
     # and slower than still_speed, it keeps it there (the settle time's whole point).
-    settle = ValveSettle(target=0.0)
     rng = np.random.default_rng(4)
     for target in rng.uniform(-math.pi, math.pi, 8):
         sim = DClawSim()
         sim.reset(valve_angle=float(rng.uniform(-math.pi, math.pi)))
         sim.set_valve_motor(True, float(target))
-        judge = ValveSettle(float(target), settle.tolerance, settle.settle, 10.0,
-                            settle.still_speed)  # fmt: skip
+        judge = ValveSettle(float(target))  # the defaults the reward node uses
         verdict = None
         while verdict is None:
             sim.step()
@@ -110,7 +108,7 @@ def test_a_valve_judged_still_stays_within_tolerance_under_the_motor():
         assert verdict[0] and "still" in verdict[1], verdict
         for _ in range(400):  # a second under the motor, judged at every physics step
             mujoco.mj_step(sim.model, sim.data)
-            assert wrapped_distance(sim.valve_angle(), float(target)) < settle.tolerance
+            assert wrapped_distance(sim.valve_angle(), float(target)) < judge.tolerance
 
 
 def test_unreachable_target_times_out_in_reading_time_with_the_motor_off():
