@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sac_ros.hardware.minitaur_pd import MotorPD, PDGains
 from sac_ros.hardware.minitaur_safety import (
     MinitaurSafety,
     MinitaurSafetyConfig,
@@ -189,3 +190,80 @@ def test_estop_turns_motors_off_until_released():
     out = safety.update(STAND, UPRIGHT, now=0.003)
     assert out.mode is SafetyMode.IDLE and np.allclose(out.targets, STAND)
     assert safety.diagnostics()["mode"] == "idle"
+
+
+@pytest.mark.parametrize(
+    "orientation",
+    [quat_about("x", 0.8), np.full(4, np.nan)],  # a fall; an IMU gone quiet (the driver's NaN)
+    ids=["tilted", "no-imu"],
+)
+def test_motors_switched_off_by_the_watchdog_stay_off_through_a_fall(orientation):
+    safety = make(watchdog_timeout_s=0.1, watchdog_action="disable")
+    safety.command(STAND, now=0.0)
+    assert safety.update(STAND, UPRIGHT, now=0.2).targets is None  # disabled
+    out = safety.update(STAND, orientation, now=0.21)  # the limp robot slumps over
+    assert out.mode is SafetyMode.FALLEN and out.targets is None
+    assert not safety.command(STAND, now=0.22)  # latched: commands still ignored
+    assert safety.update(STAND, orientation, now=0.23).targets is None
+    safety.reset_fall(UPRIGHT)  # a person stood it up: idle holds where it stands
+    out = safety.update(STAND, UPRIGHT, now=0.3)
+    assert out.mode is SafetyMode.IDLE and np.allclose(out.targets, STAND)
+
+
+def test_idle_holds_the_pose_it_began_with_while_a_leg_sags():
+    safety = make()
+    safety.command(STAND, now=0.0)
+    safety.estop("button")
+    safety.release_estop()
+    sag = STAND.copy()
+    for k in range(15):  # from where idle began, one leg sinks 0.01 rad per tick (less
+        # than the goal's lead bound, 0.2 rad)
+        sag[0] = STAND[0] - 0.01 * k
+        out = safety.update(sag, UPRIGHT, now=0.01 * k)
+        assert out.mode is SafetyMode.IDLE
+        assert out.targets[0] == pytest.approx(STAND[0])  # the goal does not follow it
+        assert np.allclose(out.targets[1:], STAND[1:])
+
+
+def hold_against_a_load(safety: MinitaurSafety, t0: float, seconds: float = 2.0) -> np.ndarray:
+    """The motor angles after ``seconds`` of the safety core's targets through the
+    effort-mode PD of the Minitaur driver, closing the loop at 1 kHz on legs that carry a
+    constant load (part of the body's weight), the safety ticking at its own period."""
+    load, inertia = -1.0, 0.01  # N m pulling each motor angle down; kg m^2
+    pd = MotorPD(PDGains(), max_age=0.05)
+    q, qd, targets = STAND.copy(), np.zeros(8), None
+    tick = round(safety.config.control_period_s / 0.001)
+    for k in range(int(seconds / 0.001)):
+        t = t0 + k * 0.001
+        pd.reading(q, qd, t)
+        if k % tick == 0:
+            targets = safety.update(q, UPRIGHT, t).targets
+        qd = qd + (pd.torques(targets, t) + load) / inertia * 0.001
+        q = np.clip(q + qd * 0.001, 0.0, 3.5)
+    return q
+
+
+def test_idle_against_a_load_holds_like_the_watchdog_hold():
+    watchdog = make(watchdog_timeout_s=0.05, watchdog_action="hold")
+    watchdog.command(STAND, now=0.0)
+    watchdog.update(STAND, UPRIGHT, now=0.1)
+    assert watchdog.mode is SafetyMode.HOLDING
+    idle = make()
+    assert idle.mode is SafetyMode.IDLE  # before any command
+    sag_hold = STAND[0] - hold_against_a_load(watchdog, 0.1)[0]
+    sag_idle = STAND[0] - hold_against_a_load(idle, 0.0)[0]
+    assert sag_idle == pytest.approx(sag_hold, abs=0.02)  # kp's static error, the same
+    assert sag_idle < 0.3
+
+
+@pytest.mark.parametrize("rate_hz", [100, 500, 1000])
+def test_a_faster_safety_tick_holds_a_load_as_firmly(rate_hz):
+    """The goal's lead over the measured angle is what the PD pushes with; one tick's
+    travel at the velocity limit shrinks with the tick, min_lead_rad does not."""
+    safety = MinitaurSafety(default_config(control_period_s=1.0 / rate_hz,
+                                           watchdog_timeout_s=0.05, watchdog_action="hold"))  # fmt: skip
+    safety.command(STAND, now=0.0)
+    safety.update(STAND, UPRIGHT, now=0.1)
+    assert safety.mode is SafetyMode.HOLDING
+    sag = STAND - hold_against_a_load(safety, 0.1)
+    assert np.all(sag < 0.2), sag  # the static error of kp = 8.2 N m/rad under 1 N m: 0.12

@@ -89,6 +89,12 @@ def test_ramp_follows_the_previous_goal_not_the_lagging_servo():
     moving = dclaw.NOMINAL_POSE + 0.5 * step
     goal = LIM.ramp(moving + 1.0, moving, moving, period, period, speed=0.1)
     np.testing.assert_allclose(goal, LIM.clip(moving + 0.1 * period))
+    # min_lead: a fast loop may still lead the joint by that much, never more.
+    fast = LIM.ramp(lagging + 1.0, None, lagging, 0.001, 0.001, min_lead=0.05)
+    np.testing.assert_allclose(fast, LIM.clip(lagging + 0.001 * LIM.max_velocity))
+    for _ in range(100):
+        fast = LIM.ramp(lagging + 1.0, fast, lagging, 0.001, 0.001, min_lead=0.05)
+    np.testing.assert_allclose(fast, LIM.clip(lagging + 0.05))
     # A NaN reading holds the previous goal as the anchor.
     nan = moving.copy()
     nan[0] = np.nan

@@ -5,16 +5,19 @@ and, each control tick, the measured motor angles and the IMU orientation throug
 :meth:`MinitaurSafety.update`, which returns the targets to send (or None: motors off).
 
 * Targets are clipped to the joint limits and ramp from the last targets sent at the
-  velocity limit, never farther than one period's travel from the measured angles
-  (``JointLimits.ramp``); wrong sizes or non-finite values raise ValueError.
+  velocity limit, never farther than one period's travel (at least ``min_lead_rad``) from
+  the measured angles (``JointLimits.ramp``); wrong sizes or non-finite values raise
+  ValueError.
 * Fall detection: ``|roll|`` or ``|pitch|`` beyond ``fall_threshold_rad`` (from the IMU
   quaternion, x y z w as in sensor_msgs/Imu), or an orientation that is not a valid
   quaternion, latches mode ``fallen``: the legs ramp to ``crouch_pose`` at
-  ``crouch_velocity`` rad/s, commands are ignored until :meth:`reset_fall` (which
-  requires the body upright again).
+  ``crouch_velocity`` rad/s (motors that were off stay off), commands are ignored until
+  :meth:`reset_fall` (which requires the body upright again).
 * Watchdog: no command for ``watchdog_timeout_s`` -> ``hold`` (freeze at the measured
   angles), ``crouch`` (ramp to the crouch pose) or ``disable`` (motors off).
 * E-stop: motors off until :meth:`release_estop`.
+* Idle (before the first command, after an e-stop or a fall): hold the angles measured
+  when idle began.
 
 The joint limits and the crouch pose are parameters; :func:`default_config` takes the
 Minitaur's limits from ``sac_ros.robots.minitaur`` and crouches at the shortest leg
@@ -37,7 +40,7 @@ LATE_TICKS = 3  # a gap of up to this many control periods is a late tick, not a
 
 
 class SafetyMode(str, Enum):
-    IDLE = "idle"  # no command yet: hold the measured pose
+    IDLE = "idle"  # no command yet: hold the pose measured when idle began
     RUNNING = "running"
     HOLDING = "holding"  # watchdog: frozen
     CROUCHING = "crouching"  # watchdog: ramping to the crouch pose
@@ -55,6 +58,10 @@ class MinitaurSafetyConfig:
     crouch_velocity: float = 0.5  # rad/s, the slow ramp after a fall
     watchdog_timeout_s: float = 0.25
     watchdog_action: str = "crouch"
+    # A goal may always lead the measured angle by this much, however fast the ticks come
+    # (above it, one tick's travel at the velocity limit): with the driver's PD the lead is
+    # the torque a loaded leg is held with, kp x 0.2 rad = 1.6 N m.
+    min_lead_rad: float = 0.2
     _crouch_limits: JointLimits = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -70,6 +77,7 @@ class MinitaurSafetyConfig:
             "fall_threshold_rad",
             "crouch_velocity",
             "watchdog_timeout_s",
+            "min_lead_rad",
         ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -133,7 +141,8 @@ class MinitaurSafety:
         self.config = config
         self._mode = SafetyMode.IDLE
         self._desired: np.ndarray | None = None
-        self._hold: np.ndarray | None = None
+        self._hold: np.ndarray | None = None  # holding, idle: the pose to keep
+        self._limp = False  # fallen while the motors were off: they stay off
         self._last_command = -math.inf
         self._goal: np.ndarray | None = None  # the last targets sent, and when
         self._goal_time = -math.inf
@@ -170,8 +179,7 @@ class MinitaurSafety:
 
     def release_estop(self) -> None:
         if self._mode is SafetyMode.ESTOP:
-            self._mode = SafetyMode.IDLE
-            self._reason = None
+            self._idle()
 
     def reset_fall(self, quaternion_xyzw: np.ndarray) -> None:
         """Leave ``fallen`` once the body is upright again (ValueError otherwise)."""
@@ -181,9 +189,15 @@ class MinitaurSafety:
         limit = self.config.fall_threshold_rad
         if abs(roll) > limit or abs(pitch) > limit:
             raise ValueError(f"still tilted: roll {roll:.2f}, pitch {pitch:.2f} rad")
+        self._idle()
+
+    def _idle(self) -> None:
+        """Idle: no command to follow; the first update freezes the pose to hold."""
         self._mode = SafetyMode.IDLE
         self._reason = None
         self._desired = None
+        self._hold = None
+        self._limp = False
 
     def update(self, measured: np.ndarray, quaternion_xyzw: np.ndarray, now: float) -> SafetyOutput:
         """The targets to send this tick, given measured angles and the IMU orientation."""
@@ -209,25 +223,29 @@ class MinitaurSafety:
             self._reason = f"no command for {now - self._last_command:.2f} s"
             self._mode = {"hold": SafetyMode.HOLDING, "crouch": SafetyMode.CROUCHING,
                           "disable": SafetyMode.DISABLED}[cfg.watchdog_action]  # fmt: skip
-            self._hold = cfg.limits.clip(np.where(np.isfinite(measured), measured, cfg.crouch_pose))
+            self._hold = self._pose_here(measured)
 
         mode = self._mode
         speed = None
-        if mode in (SafetyMode.ESTOP, SafetyMode.DISABLED):
+        if mode in (SafetyMode.ESTOP, SafetyMode.DISABLED) or self._limp:
             desired = None
         elif mode in (SafetyMode.FALLEN, SafetyMode.CROUCHING):
             desired, speed = cfg.crouch_pose, cfg.crouch_velocity
         elif mode is SafetyMode.RUNNING and self._desired is not None:
             desired = self._desired
-        elif mode is SafetyMode.HOLDING and self._hold is not None:
+        else:  # holding, idle: keep the pose frozen when the mode began (a goal that
+            # followed the measured angles would let a loaded leg sink)
+            if self._hold is None:
+                self._hold = self._pose_here(measured)
             desired = self._hold
-        else:  # idle: hold where the legs are (or were last sent)
-            desired = np.where(np.isfinite(measured), measured, self._goal_or(measured))
         targets = None if desired is None else self._ramp(desired, measured, now, speed)
         return SafetyOutput(targets, mode, roll, pitch, self._reason)
 
-    def _goal_or(self, fallback: np.ndarray) -> np.ndarray:
-        return self._goal if self._goal is not None else fallback
+    def _pose_here(self, measured: np.ndarray) -> np.ndarray:
+        """The measured angles inside the limits; where a reading is missing, the last
+        goal sent (or the crouch pose)."""
+        fallback = self._goal if self._goal is not None else self.config.crouch_pose
+        return self.config.limits.clip(np.where(np.isfinite(measured), measured, fallback))
 
     def _ramp(
         self, desired: np.ndarray, measured: np.ndarray, now: float, speed: float | None
@@ -243,7 +261,9 @@ class MinitaurSafety:
         recent = self._goal is not None and 0.0 <= since <= LATE_TICKS * period
         dt = min(max(since, 1e-6), period) if recent else period
         previous = self._goal if recent else None
-        goals = self.config.limits.ramp(desired, previous, measured, dt, period, speed)
+        goals = self.config.limits.ramp(
+            desired, previous, measured, dt, period, speed, self.config.min_lead_rad
+        )
         self._goal, self._goal_time = goals, now
         return goals
 
@@ -251,6 +271,7 @@ class MinitaurSafety:
         if self._mode in (SafetyMode.FALLEN, SafetyMode.ESTOP):
             return
         self.counts["falls"] += 1
+        self._limp = self._mode is SafetyMode.DISABLED
         self._mode = SafetyMode.FALLEN
         self._reason = reason
         self._desired = None

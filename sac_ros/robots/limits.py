@@ -95,18 +95,21 @@ class JointLimits:
         Non-finite proposals hold the current position (clipped into the box); a wrong
         size raises ValueError, since no sensible target can be guessed from it.
         """
+        if not np.isfinite(dt) or dt <= 0:
+            raise ValueError(f"dt must be positive and finite, got {dt}")
+        return self._within(proposed, current, self.max_velocity * dt)
+
+    def _within(self, proposed: np.ndarray, current: np.ndarray, step: np.ndarray) -> np.ndarray:
+        """``proposed`` inside the box and within ``step`` of ``current``."""
         proposed = np.asarray(proposed, dtype=np.float64)
         current = np.asarray(current, dtype=np.float64)
         if proposed.shape != (self.size,):
             raise ValueError(f"expected {self.size} targets, got shape {proposed.shape}")
         if current.shape != (self.size,):
             raise ValueError(f"expected {self.size} positions, got shape {current.shape}")
-        if not np.isfinite(dt) or dt <= 0:
-            raise ValueError(f"dt must be positive and finite, got {dt}")
         # A measured position may lie slightly outside the box; start from its clip.
         here = self.clip(np.where(np.isfinite(current), current, self.center))
         wanted = np.where(np.isfinite(proposed), proposed, here)
-        step = self.max_velocity * dt
         return self.clip(clip(wanted, here - step, here + step))
 
     def ramp(
@@ -117,22 +120,28 @@ class JointLimits:
         dt: float,
         period: float,
         speed: float | None = None,
+        min_lead: float = 0.0,
     ) -> np.ndarray:
         """Goals for a position-controlled joint that lags its goal (drivers).
 
         The goal moves from the previous goal at most ``max_velocity * dt`` (or ``speed``
         when slower: a slow crouch), and never lies farther than ``max_velocity * period``
-        from the measured position, so a blocked joint cannot be wound up. Rate limiting
-        against the measured position alone would slow the joint to a crawl, as the
-        servo's own lag eats the allowed step every cycle. Without a previous goal the
-        ramp starts at the measured position; a non-finite measurement is replaced by the
-        previous goal.
+        (or ``min_lead``, if larger) from the measured position, so a blocked joint cannot
+        be wound up. (``min_lead`` keeps a fast loop from starving a torque-controlled
+        joint, where the lead is what the PD law pushes with.) Rate limiting against the
+        measured position alone would slow the joint to a crawl, as the servo's own lag
+        eats the allowed step every cycle. Without a previous goal the ramp starts at the
+        measured position; a non-finite measurement is replaced by the previous goal.
         """
         measured = np.asarray(measured, dtype=np.float64)
+        if measured.shape != (self.size,):
+            raise ValueError(f"expected {self.size} positions, got shape {measured.shape}")
+        if not (np.isfinite(period) and period > 0 and np.isfinite(min_lead)):
+            raise ValueError(f"period must be positive and min_lead finite: {period}, {min_lead}")
         start = measured if previous_goal is None else np.asarray(previous_goal, np.float64)
         anchor = np.where(np.isfinite(measured), measured, start)
         step = self
         if speed is not None:
             step = replace(self, max_velocity=np.minimum(self.max_velocity, speed))
         goals = step.safe_targets(desired, start, dt)
-        return self.safe_targets(goals, anchor, period)
+        return self._within(goals, anchor, np.maximum(self.max_velocity * period, min_lead))
