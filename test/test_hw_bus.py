@@ -107,13 +107,16 @@ def test_errors_and_temperature_then_clear(emu, bus):
     assert health[20].hardware_error == proto.HW_OVERLOAD | proto.HW_ELECTRICAL_SHOCK
     assert health[20].errors == ["electrical shock", "overload"]
     assert health[12].temperature_c == 67 and health[12].hardware_error == 0
+    assert all(h.torque_enabled for i, h in health.items() if i != 20)  # 20 shut down
     assert bus.read_state().alert == (20,)
     with pytest.raises(BusError) as info:
         bus.torque([20], True)
     assert set(info.value.failures) == {20} and "result fail" in str(info.value)
     assert bus.clear_errors() == [20]
-    assert bus.read_errors()[20].hardware_error == 0
+    health = bus.read_errors()
+    assert health[20].hardware_error == 0 and not health[20].torque_enabled  # rebooted
     bus.torque([20], True)
+    assert bus.read_errors()[20].torque_enabled
 
 
 def test_unplug_then_reconnect(emu, bus):

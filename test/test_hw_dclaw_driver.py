@@ -261,6 +261,25 @@ def test_servo_overheat_shutdown_is_a_hardware_error(emu, core):
     assert "motor 12 (FFJ12)" in state.fault
 
 
+@pytest.mark.parametrize("motor", [12, VALVE])
+def test_a_servo_that_lost_power_for_a_moment_is_noticed(emu, core, motor):
+    """A servo whose power drops and returns within the comm tolerance boots limp: torque
+    off, no error bit. The driver must not go on as if the finger (or valve) held."""
+    core.enable()
+    if motor == VALVE:
+        core.set_valve_torque(True)
+    run_cycles(core, 0.15, targets=np.array([0.0, -0.8, 0.9] * 3))
+    assert core.mode is Mode.RUNNING
+    emu.power_cycle(motor)
+    states = run_cycles(core, 0.5, targets=np.array([0.0, -0.8, 0.9] * 3))
+    assert states[-1].mode is Mode.SAFE_STOP
+    assert f"motor {motor} " in states[-1].fault and "torque is off" in states[-1].fault
+    assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10  # the rest let go as well
+    assert core.clear_fault() == []  # nothing to reboot; torque off is expected now
+    core.enable()
+    assert run_cycles(core, 0.3)[-1].mode is Mode.RUNNING
+
+
 def test_silent_motor_safe_stop_after_tolerance(emu, core):
     core.enable()
     core.cycle()
@@ -468,3 +487,9 @@ def test_bad_configuration():
         DClawDriverConfig(comm_tolerance_s=0)
     with pytest.raises(ValueError, match="joint IDs"):
         DClawDriverConfig(joint_ids=(10, 11))
+    # A calibration offset that puts part of a joint's range outside the encoder's
+    # 0..4095 would fail on the first goal write, with torque already on.
+    offsets = list(DClawDriverConfig().joint_offsets)
+    offsets[2] = 2.0
+    with pytest.raises(ValueError, match="FFJ12.*outside 0..4095"):
+        DClawDriverConfig(joint_offsets=tuple(offsets))

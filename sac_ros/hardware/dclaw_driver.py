@@ -61,7 +61,14 @@ from enum import Enum
 
 import numpy as np
 
-from sac_ros.hardware.dynamixel_bus import BusError, DynamixelBus, MotorHealth, MotorState
+from sac_ros.hardware.dynamixel_bus import (
+    RAW_MAX,
+    RAW_MIN,
+    BusError,
+    DynamixelBus,
+    MotorHealth,
+    MotorState,
+)
 from sac_ros.robots import dclaw
 from sac_ros.robots.limits import JointLimits
 
@@ -123,6 +130,17 @@ class DClawDriverConfig:
             )
         if self.use_valve and self.valve_id in self.joint_ids:
             raise ValueError(f"valve ID {self.valve_id} is also a joint ID")
+        limits = self.limits
+        for name, lo, hi, offset in zip(
+            limits.names, limits.lower, limits.upper, self.joint_offsets, strict=True
+        ):
+            # Every target inside the limits must be a goal the servo accepts.
+            ticks = dclaw.rad_to_raw(np.array([lo, hi]), np.float64(offset))
+            if ticks.min() < RAW_MIN or ticks.max() > RAW_MAX:
+                raise ValueError(
+                    f"{name}: limits [{lo:.3f}, {hi:.3f}] rad with offset {offset:.3f} rad are "
+                    f"encoder ticks {ticks.min()}..{ticks.max()}, outside {RAW_MIN}..{RAW_MAX}"
+                )
 
 
 @dataclass(frozen=True)
@@ -261,7 +279,7 @@ class DClawDriverCore:
                 )
                 self.bus.torque(self._joint_ids, True)
                 self.bus.write_goals(self._joint_ids, hold)
-            except BusError:
+            except BaseException:
                 self._torque_off(self._joint_ids)  # no motor left half enabled
                 raise
             self._last_write = state.stamp
@@ -480,7 +498,18 @@ class DClawDriverCore:
                     f"{who}: temperature {h.temperature_c} C above the "
                     f"{self.config.max_temperature_c:g} C limit"
                 )
+            if motor_id in self._torqued() and not h.torque_enabled:
+                # A servo whose power dropped for a moment boots with torque off and no
+                # error bit; the others would go on pushing against a limp finger.
+                problems.append(f"{who}: torque is off though it was on (lost power?)")
         return problems
+
+    def _torqued(self) -> set[int]:
+        """The motors this driver has switched on and not off since."""
+        on = set(self._joint_ids) if self._mode in (Mode.RUNNING, Mode.HOLDING) else set()
+        if self._valve_on:
+            on.add(self.config.valve_id)
+        return on
 
     def _check_health(self, now: float) -> None:
         self._last_health = now
@@ -503,13 +532,10 @@ class DClawDriverCore:
             self._lose_port(exc)
         self._check_comm_tolerance(now)
 
-    def _torque_expected(self) -> bool:
-        return self._mode in (Mode.RUNNING, Mode.HOLDING) or self._valve_on
-
     def _check_comm_tolerance(self, now: float) -> None:
         if self._comm_fail_since is None:
             self._comm_fail_since = now
-        if not self._torque_expected():
+        if not self._torqued():
             return  # nothing is powered: a lost link is reported, not a fault
         lost_for = now - self._comm_fail_since
         if lost_for > self.config.comm_tolerance_s:

@@ -263,6 +263,13 @@ class DynamixelEmulator:
         with self._lock:
             self._motor(motor_id).silent = bool(silent)
 
+    def power_cycle(self, motor_id: int) -> None:
+        """The motor's power drops for a moment and comes back (a loose daisy-chain
+        cable): it boots as after a reboot, torque off and RAM reset, no error bits."""
+        with self._lock:
+            self._advance()
+            self._reboot(self._motor(motor_id), time.monotonic())
+
     def corrupt_next_reply(self, motor_id: int, count: int = 1) -> None:
         """The next ``count`` status packets of this motor go out with a wrong CRC."""
         if count < 0:

@@ -72,6 +72,7 @@ class MotorState:
 class MotorHealth:
     hardware_error: int  # Hardware Error Status bits
     temperature_c: int
+    torque_enabled: bool  # a servo that lost power comes back with torque off
 
     @property
     def errors(self) -> list[str]:
@@ -405,11 +406,13 @@ class DynamixelBus:
         )
 
     def read_errors(self, ids: Sequence[int] | None = None) -> dict[int, MotorHealth]:
-        """Hardware Error Status and temperature of each motor (two sync reads)."""
+        """Hardware Error Status, temperature and Torque Enable of each motor (two sync
+        reads: Torque Enable and Hardware Error Status lie in one block, 64-70)."""
         ids = self._require(ids)
-        hw, _, _ = self._sync_read(ids, ct.ADDR_HARDWARE_ERROR, 1, "read hardware errors")
+        span = ct.ADDR_HARDWARE_ERROR - ct.ADDR_TORQUE_ENABLE + 1
+        block, _, _ = self._sync_read(ids, ct.ADDR_TORQUE_ENABLE, span, "read hardware errors")
         temp, _, _ = self._sync_read(ids, ct.ADDR_PRESENT_TEMPERATURE, 1, "read temperature")
-        return {i: MotorHealth(hw[i][0], temp[i][0]) for i in ids}
+        return {i: MotorHealth(block[i][-1], temp[i][0], bool(block[i][0])) for i in ids}
 
     def reboot(self, motor_id: int) -> None:
         """Reboot one motor (clears its hardware error; torque comes back off) and wait
