@@ -11,7 +11,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import sac_ros.sim
-from sac_ros.robots import dclaw
+from sac_ros.robots import dclaw, minitaur
+from sac_ros.runtime.policy_runner import Snapshot
+from sac_ros.runtime.rewards import MinitaurWalkReward
+from sac_ros.runtime.task_io import MinitaurWalkIO
 from sac_ros.tasks import dclaw_valve, minitaur_walk
 
 DCLAW_TERMS = {"target_dist_cost", "pose_diff_cost", "joint_vel_cost", "bonus_small", "bonus_big"}
@@ -141,6 +144,35 @@ def test_minitaur_state_history_reward_terms_and_time_limit():
     assert MINITAUR_TERMS <= set(info)
     assert reward == pytest.approx(sum(info[k] for k in MINITAUR_TERMS))
     assert info["is_success"]  # reached the time limit upright
+    env.close()
+
+
+def test_minitaur_env_acts_and_is_judged_as_the_policy_and_reward_nodes_do():
+    """The gymnasium environment sends what the policy node's task I/O would send from the
+    same readings (rate limited from the measured angles), and its reward is the one the
+    reward node computes from the commands it hears and the base pose."""
+    env = gym.make("SacRos/MinitaurWalk-v0").unwrapped
+    env.reset(seed=0)
+    io, judge = MinitaurWalkIO(), MinitaurWalkReward(env.sim.dt)
+    judge.compute(env.sim.time, *env.sim.base_pose())
+    rng = np.random.default_rng(7)
+    limited = 0
+    for t in range(12):
+        action = rng.uniform(-1, 1, 8).astype(np.float32)
+        here = env.sim.motor_angles()
+        snap = Snapshot(env.sim.time, here, env.sim.motor_velocities())
+        command = io.targets(action, snap)  # what the policy node would publish
+        limited += not np.allclose(command, minitaur.action_to_motors(action))
+        judge.on_command(command)
+        _, reward, terminated, _, _ = env.step(action)
+        assert np.all(np.abs(command - here) <= minitaur.LIMITS.max_velocity * env.sim.dt + 1e-9)
+        expected = judge.compute(env.sim.time, *env.sim.base_pose())
+        if t >= 2:  # once both have seen three commands
+            assert reward == pytest.approx(expected.reward, rel=1e-9, abs=1e-9), t
+        assert terminated == expected.terminated
+        if terminated:
+            break
+    assert limited > 0  # random actions ask for more than one period's travel
     env.close()
 
 

@@ -138,6 +138,12 @@ def action_to_motors(action: np.ndarray) -> np.ndarray:
     return LIMITS.clip(leg_to_motors(*action_to_leg(action)))
 
 
+def motors_to_action(motor_angles: np.ndarray) -> np.ndarray:
+    """8 motor angle targets -> the normalized action they carry out (the inverse of
+    action_to_motors inside the action ranges)."""
+    return leg_to_action(*motors_to_leg(motor_angles))
+
+
 def standing_motor_angles() -> np.ndarray:
     return leg_to_motors(np.full(NUM_LEGS, STANDING_SWING), np.full(NUM_LEGS, STANDING_EXTENSION))
 

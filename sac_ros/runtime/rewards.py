@@ -42,8 +42,7 @@ class MinitaurWalkReward:
         self._actions: deque[np.ndarray] = deque(maxlen=3)
 
     def on_command(self, motor_targets: np.ndarray) -> None:
-        swing, extension = minitaur.motors_to_leg(motor_targets)
-        self._actions.append(minitaur.leg_to_action(swing, extension))
+        self._actions.append(minitaur.motors_to_action(motor_targets))
 
     def compute(self, stamp: float, position: np.ndarray, quat: np.ndarray) -> StepReward | None:
         """The reward for the step ending at this pose; None for the first pose seen."""

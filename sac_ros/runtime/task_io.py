@@ -90,9 +90,7 @@ class MinitaurWalkIO:
 
     def targets(self, action: np.ndarray, snap: Snapshot) -> np.ndarray:
         self._last_action = np.asarray(action, dtype=np.float64)
-        return self.limits.safe_targets(
-            minitaur.action_to_motors(action), snap.positions, self.dt
-        )
+        return minitaur_walk.action_to_targets(action, snap.positions, self.dt)
 
     def reset(self) -> None:
         self._last_action = None

@@ -76,11 +76,15 @@ class MinitaurWalkEnv(gym.Env):
         if a.shape != (task.ACTION_DIM,) or not np.all(np.isfinite(a)):
             raise ValueError(f"action must be {task.ACTION_DIM} finite values, got {a}")
         a = np.clip(a, -1.0, 1.0)
-        self.sim.set_targets(minitaur.action_to_motors(a))
+        # Rate limited from the measured angles, as the policy node sends them to the robot.
+        targets = task.action_to_targets(a, self.sim.motor_angles(), self.sim.dt)
+        self.sim.set_targets(targets)
         self.sim.step()
         self._steps += 1
         self._recent_actions = np.roll(self._recent_actions, -1, axis=0)
-        self._recent_actions[-1] = a
+        # The smoothness and front-leg costs judge what the motors were sent, as the
+        # reward node does from the commands it hears.
+        self._recent_actions[-1] = minitaur.motors_to_action(targets)
 
         position, quaternion = self.sim.base_pose()
         roll, pitch = task.roll_pitch(quaternion)

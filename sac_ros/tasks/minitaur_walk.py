@@ -160,6 +160,17 @@ def forward_velocity(
     return float((p1[0] - p0[0]) / dt)
 
 
+def action_to_targets(
+    action: np.ndarray, motor_angles: np.ndarray, dt: float = CONTROL_PERIOD
+) -> np.ndarray:
+    """Normalized action (8,) -> motor targets: the leg model's angles, rate limited from
+    the measured motor angles (JointLimits.safe_targets). What the robot is sent, in the
+    gymnasium environment and from the policy node alike. Values outside [-1, 1] are
+    clipped; a wrong size or a non-finite value raises ValueError."""
+    proposed = minitaur.action_to_motors(action)
+    return minitaur.LIMITS.safe_targets(proposed, motor_angles, dt)
+
+
 def target_acceleration(recent_actions: np.ndarray, dt: float = CONTROL_PERIOD) -> float:
     """Mean |second difference| / dt^2 of the motor targets of the last three actions
     (rows oldest first), in rad/s^2."""
