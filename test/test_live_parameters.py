@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from inprocess_graph import in_process
+import rclpy
+from inprocess_graph import in_process, node_class
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -25,7 +26,7 @@ from rclpy.task import Future
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 
-from sac_ros.graph import build_graph
+from sac_ros.graph import NodeSpec, build_graph
 from sac_ros.nodes.common import COMMAND_QOS, EVENT_QOS, LOCKSTEP_SENSOR_QOS
 from sac_ros.robots import dclaw
 from sac_ros.runtime.delivery import Ack
@@ -192,3 +193,23 @@ def test_raising_max_learner_backlog_releases_a_lockstep_step_that_waits(graph):
     assert graph.set("policy", "max_learner_backlog", 1000.0)
     graph.spin_until(lambda: bool(commands), "the released step's command", timeout=5.0)
     assert policy.waiting == ""
+
+
+@pytest.mark.parametrize(
+    ("module", "parameter", "value", "refusal"),
+    [
+        ("reward_node", "sync", "lastest", "sync must be exact or latest"),
+        ("policy_node", "tick", "fast", "tick must be lockstep or timer"),
+        ("mujoco_sim_node", "mode", "turbo", "mode must be lockstep or realtime"),
+    ],
+)
+def test_a_misspelt_mode_is_refused_at_start(module, parameter, value, refusal):
+    """A mode parameter with a value the node does not know stops it at start, naming the
+    parameter: a typo must not run the node in some third, unchecked way."""
+    spec = NodeSpec(name="probe", executable="", module=f"sac_ros.nodes.{module}")
+    rclpy.init(args=["--ros-args", "-p", f"{parameter}:={value}"])
+    try:
+        with pytest.raises(ValueError, match=refusal):
+            node_class(spec)()
+    finally:
+        rclpy.shutdown()

@@ -63,6 +63,8 @@ class RewardNode(Node):
         super().__init__("reward")
         self.robot = declare(self, "robot", "dclaw", "Robot: dclaw or minitaur")
         self.sync = declare(self, "sync", "exact", "exact (lockstep stamps) or latest")
+        if self.sync not in ("exact", "latest"):  # anything else would skip the age check
+            raise ValueError(f"sync must be exact or latest, got {self.sync!r}")
         self.max_age = declare(
             self,
             "max_sensor_age",
