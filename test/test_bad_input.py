@@ -78,11 +78,16 @@ class World:
         self.policy.publish(messages.byte_array(data))
 
 
-def test_hostile_input_is_rejected_and_targets_stay_safe(tmp_path):
+@pytest.mark.parametrize("tick", ["lockstep", "timer"])
+def test_hostile_input_is_rejected_and_targets_stay_safe(tmp_path, tick):
+    """Lockstep (simulation: the readings' stamps are the clock) and timer (hardware: the
+    readings must be fresh by the node's clock)."""
     spec = next(
         n for n in build_graph("dclaw", "mujoco", "pixels", learner=False) if n.name == "policy"
     )
-    spec.parameters.update(use_sim_time=False, max_sensor_age=0.5, episode_steps=1000)
+    spec.parameters.update(
+        use_sim_time=False, max_sensor_age=0.5, episode_steps=1000, tick=tick, rate_hz=20.0
+    )
     graph = GraphProcesses([spec], log_dir=tmp_path)
     rclpy.init()
     node = rclpy.create_node("world")
@@ -118,6 +123,8 @@ def test_hostile_input_is_rejected_and_targets_stay_safe(tmp_path):
             lambda: world.send_policy(b"\x00" * 5),  # malformed weights
             lambda: world.send_policy(other.policy_bytes(3)),  # another observation layout
         ]
+        if tick == "timer":  # a skewed clock (lockstep takes the simulator's stamps as time)
+            hostile.append(lambda: world.publish_step(age=-5.0))
         rng = np.random.default_rng(0)
         for k in range(60):
             hostile[k % len(hostile)]()

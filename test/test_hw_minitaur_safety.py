@@ -260,8 +260,10 @@ def test_idle_against_a_load_holds_like_the_watchdog_hold():
 def test_a_faster_safety_tick_holds_a_load_as_firmly(rate_hz):
     """The goal's lead over the measured angle is what the PD pushes with; one tick's
     travel at the velocity limit shrinks with the tick, min_lead_rad does not."""
-    safety = MinitaurSafety(default_config(control_period_s=1.0 / rate_hz,
-                                           watchdog_timeout_s=0.05, watchdog_action="hold"))  # fmt: skip
+    config = default_config(
+        control_period_s=1.0 / rate_hz, watchdog_timeout_s=0.05, watchdog_action="hold"
+    )
+    safety = MinitaurSafety(config)
     safety.command(STAND, now=0.0)
     safety.update(STAND, UPRIGHT, now=0.1)
     assert safety.mode is SafetyMode.HOLDING

@@ -57,3 +57,12 @@ def test_arrays_and_rewards():
     stamp.sec, stamp.nanosec = 3, 500
     t, r, term, ok = messages.read_reward(messages.reward_msg(stamp, -2.5, True, False))
     assert (t, r, term, ok) == (3 + 500e-9, -2.5, True, False)
+
+
+def test_readings_must_be_fresh_and_not_from_the_future():
+    messages.check_fresh("imu", stamp=9.9, now=10.0, max_age=0.25)
+    messages.check_fresh("imu", stamp=10.1, now=10.0, max_age=0.25)  # a little skew is fine
+    with pytest.raises(ValueError, match=r"imu is 0\.500 s old"):
+        messages.check_fresh("imu", stamp=9.5, now=10.0, max_age=0.25)
+    with pytest.raises(ValueError, match=r"imu is stamped 5\.000 s in the future"):
+        messages.check_fresh("imu", stamp=15.0, now=10.0, max_age=0.25)

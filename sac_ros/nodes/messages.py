@@ -40,6 +40,19 @@ def _joint_order(have: tuple[str, ...], want: tuple[str, ...]) -> list[int]:
     return order
 
 
+def check_fresh(what: str, stamp: float, now: float, max_age: float) -> None:
+    """ValueError unless a reading stamped ``stamp`` is at most ``max_age`` seconds old at
+    ``now``, and not more than that in the future either: a sensor whose clock runs ahead
+    (clock skew between computers) would otherwise count as fresh long after it stopped."""
+    age = now - stamp
+    if age > max_age:
+        raise ValueError(f"{what} is {age:.3f} s old (max_sensor_age {max_age})")
+    if age < -max_age:
+        raise ValueError(
+            f"{what} is stamped {-age:.3f} s in the future (clock skew? max_sensor_age {max_age})"
+        )
+
+
 def read_joint_state(
     msg: JointState, names: Sequence[str], need_velocity: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -281,11 +281,10 @@ class PolicyNode(Node):
             if self.tick == "lockstep" and t != stamp:
                 self.waiting = f"{topic} at {stamp:.3f} (latest {t:.3f})"
                 return None  # that reading of this instant has not arrived yet
-            if self.tick == "timer" and now - t > self.max_age:
-                raise ValueError(f"{topic} is {now - t:.3f} s old (max_sensor_age {self.max_age})")
+            if self.tick == "timer":
+                messages.check_fresh(topic, t, now, self.max_age)
             extras[topic] = msg
-        if now - stamp > self.max_age:
-            raise ValueError(f"joint_states is {now - stamp:.3f} s old (max {self.max_age})")
+        messages.check_fresh("joint_states", stamp, now, self.max_age)
         pos, vel = messages.read_joint_state(js, self.io.joint_names)
         parsed = {
             kind: _parse_extra(kind, extras[topic]) for topic, kind in self.io.extra_topics.items()
