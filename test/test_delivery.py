@@ -149,3 +149,5 @@ def test_ack_from_another_sender_session_is_ignored():
     assert outbox.retained == 1
     with pytest.raises(ValueError, match="malformed"):
         Ack.from_json('{"learner": 1}')
+    with pytest.raises(ValueError, match="malformed"):  # infinity for a count
+        Ack.from_json('{"learner": "l", "sender": "s", "received": 1e999, "durable": 0}')

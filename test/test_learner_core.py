@@ -19,7 +19,13 @@ import pytest
 import torch
 
 from sac_ros.runtime.checkpoint import CheckpointStore
-from sac_ros.runtime.learner import LayoutMismatch, LearnerCore, LearnerSettings, task_layout
+from sac_ros.runtime.learner import (
+    STATS_CSV,
+    LayoutMismatch,
+    LearnerCore,
+    LearnerSettings,
+    task_layout,
+)
 from sac_ros.runtime.wire import TransitionBatch, WireFormatError, encode_transitions
 from sac_ros.sac import ObsSpec, SACConfig
 from sac_ros.sac.policy_format import decode_policy
@@ -144,6 +150,48 @@ def test_bad_messages_are_rejected_with_a_reason():
     assert core.stats()["rejected"] == 3 and core.env_steps == 0
     assert "actions" not in core.last_error and "too short" in core.last_error
     assert core.acks("robot") == []  # nothing of it reached the inbox
+
+
+def test_a_stats_log_that_cannot_be_written_does_not_stop_training(tmp_path):
+    core = make_core(tmp_path, warmup=10, log_every=1, checkpoint_every=0.2)
+    (tmp_path / STATS_CSV).mkdir()  # opening it to append fails, as on a full disk
+    core.start()
+    try:
+        core.ingest("robot", transitions(0, 30))
+        deadline = time.monotonic() + 30
+        while (core.updates < 20 or core.checkpoints < 2) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert core.updates == 20 and core.checkpoints >= 2  # training and checkpoints go on
+        assert "stats log failed" in core.log_error and core.train_error == ""
+    finally:
+        core.close()
+
+
+def test_an_update_that_raises_stops_training_loudly_not_the_checkpoints(tmp_path, monkeypatch):
+    core = make_core(tmp_path, warmup=0, checkpoint_every=0.2)
+
+    def broken(_batch: object) -> dict[str, float]:
+        raise RuntimeError("out of memory")  # what a real update could raise
+
+    monkeypatch.setattr(core.agent, "update", broken)
+    core.start()
+    try:
+        core.ingest("robot", transitions(0, 10))
+        deadline = time.monotonic() + 30
+        while (not core.train_error or core.checkpoints < 2) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "training stopped" in core.train_error and "out of memory" in core.train_error
+        assert core._thread is not None and core._thread.is_alive()
+        core.ingest("robot", transitions(10, 10))  # data still arrives and is kept
+        assert core.acks("robot")[0].backlog == 0.0  # senders are not held back by it
+        checkpoints = core.checkpoints
+        deadline = time.monotonic() + 30
+        while core.checkpoints == checkpoints and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert core.checkpoints > checkpoints
+    finally:
+        core.close()
+    assert stored_rewards(make_core(tmp_path, resume=True)) == complete(20)
 
 
 def test_pixel_transitions_reach_the_buffer():

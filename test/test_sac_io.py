@@ -66,6 +66,12 @@ def test_obs_spec_json_and_spaces():
         ObsSpec.from_json('{"kind": "vector", "dim": 3, "extra": 1}')
     with pytest.raises(ValueError):
         ObsSpec.from_json("not json")
+    # Crafted shapes (JSON's 1e400 is infinity) are ValueErrors like any other bad layout.
+    for shape in ("[1e400, 32, 3]", "[null, 32, 3]", "[32.5, 32, 3]", '["32", 32, 3]'):
+        with pytest.raises(ValueError, match="image_shape"):
+            ObsSpec.from_json(f'{{"kind": "pixels", "image_shape": {shape}, "proprio_dim": 0}}')
+    with pytest.raises(ValueError, match="vector_dim"):
+        ObsSpec.from_json('{"kind": "vector", "dim": 1e400}')
 
 
 # ---------------------------------------------------------------------- policy bytes
@@ -122,6 +128,8 @@ def test_each_kind_of_malformed_policy_bytes_raises_policy_format_error():
         "missing metadata": rebuilt(data, obs_spec=None),
         "bad spec json": rebuilt(data, obs_spec="{"),
         "bad action_dim": rebuilt(data, action_dim="three"),
+        "infinite hidden": rebuilt(data, hidden="[1e400]"),
+        "infinite spec": rebuilt(data, obs_spec='{"kind": "vector", "dim": 1e400}'),
         "missing tensor": rebuilt(data, {k: v for k, v in tensors.items() if k != first}),
         "extra tensor": rebuilt(data, {**tensors, "bonus": torch.zeros(2)}),
         "wrong shape": rebuilt(data, {**tensors, "head.bias": torch.zeros(7)}),

@@ -233,6 +233,8 @@ class LearnerNode(Node):
             self.diag.problem("training", ERROR, core.train_error)
         if core.checkpoint_error:
             self.diag.problem("checkpoint", ERROR, core.checkpoint_error)
+        if core.log_error:
+            self.diag.problem("stats log", WARN, core.log_error)
         if stats["lost"] > 0:
             self.diag.problem(
                 "lost", WARN, f"{stats['lost']:.0f} transitions lost: a sender let them go "

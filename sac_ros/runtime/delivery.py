@@ -45,7 +45,7 @@ class Ack:
                 int(d["durable"]),
                 float(d.get("backlog", 0.0)),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
             raise ValueError(f"malformed transitions ack: {exc}") from exc
 
 

@@ -162,6 +162,7 @@ class LearnerCore:
         self.train_error = ""
         self.checkpoints = 0
         self.checkpoint_error = ""
+        self.log_error = ""  # the stats CSV could not be written (training goes on)
         self.last_checkpoint_time = time.monotonic()
         self.latest: dict[str, float] = {}
         self._sums: dict[str, float] = {}
@@ -359,8 +360,14 @@ class LearnerCore:
             if self.store is not None and self.checkpoint_due():
                 self._checkpoint_logged()
                 continue
-            if self.step():
-                continue
+            try:
+                if self.step():
+                    continue
+            except Exception as err:  # reported: never a silently dead trainer thread
+                # Training stops (train_error; the senders are no longer paced by it),
+                # the loop stays for the periodic checkpoints of what keeps arriving.
+                self.train_error = f"training stopped at update {self.updates}: {err!r}"
+                self._log(self.train_error)
             with self._wake:
                 if not self._stop.is_set():
                     self._wake.wait(timeout=0.1)
@@ -555,12 +562,19 @@ class LearnerCore:
                 self._writer.add_scalar(f"learner/{key}", value, self.updates)
         if self._csv_path is not None:
             fields = ["time", "updates", *sorted(row)]
-            new = not self._csv_path.exists()
-            with open(self._csv_path, "a", newline="") as handle:
-                out = csv.DictWriter(handle, fieldnames=fields)
-                if new:
-                    out.writeheader()
-                out.writerow({"time": f"{time.time():.3f}", "updates": self.updates, **row})
+            try:
+                new = not self._csv_path.exists()
+                with open(self._csv_path, "a", newline="") as handle:
+                    out = csv.DictWriter(handle, fieldnames=fields)
+                    if new:
+                        out.writeheader()
+                    out.writerow({"time": f"{time.time():.3f}", "updates": self.updates, **row})
+            except OSError as err:  # a full disk: the statistics log is not worth the run
+                if not self.log_error:
+                    self._log(f"cannot write {self._csv_path}: {err}; training goes on")
+                self.log_error = f"stats log failed: {err}"
+            else:
+                self.log_error = ""
 
 
 def _truncate_csv(path: Path, updates: int) -> None:

@@ -87,7 +87,7 @@ def decode_policy(
         action_dim = int(metadata["action_dim"])
         hidden = tuple(int(h) for h in json.loads(metadata["hidden"]))
         version = int(metadata["version"])
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, OverflowError) as err:
         raise PolicyFormatError(f"policy metadata is malformed: {err!r}") from err
     if action_dim < 1 or version < 0 or not hidden or min(hidden) < 1:
         raise PolicyFormatError(

@@ -25,6 +25,16 @@ IMAGE_KEY = "image"
 PROPRIO_KEY = "proprio"
 
 
+def _whole(value: object) -> int:
+    """An int from an int (or a float with an integral value, as JSON may carry it)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{value!r} is not a number")
+    number = int(value)  # type: ignore[call-overload]
+    if number != value:
+        raise ValueError(f"{value!r} is not a whole number")
+    return number
+
+
 @dataclass(frozen=True)
 class ObsSpec:
     """The shape of one observation. Use :meth:`vector` or :meth:`pixels` to build one."""
@@ -42,7 +52,12 @@ class ObsSpec:
             return
         if self.vector_dim < 0:
             raise ValueError(f"proprio_dim must be >= 0, got {self.vector_dim}")
-        shape = tuple(int(s) for s in self.image_shape)
+        try:
+            shape = tuple(_whole(s) for s in self.image_shape)
+        except (TypeError, ValueError, OverflowError) as err:
+            raise ValueError(
+                f"image_shape must be 3 whole numbers, got {self.image_shape!r}"
+            ) from err
         if len(shape) != 3 or min(shape) < 1:
             raise ValueError(f"image_shape must be (height, width, channels) > 0, got {shape}")
         if shape[0] < 4 or shape[1] < 4:
