@@ -151,3 +151,39 @@ def test_ack_from_another_sender_session_is_ignored():
         Ack.from_json('{"learner": 1}')
     with pytest.raises(ValueError, match="malformed"):  # infinity for a count
         Ack.from_json('{"learner": "l", "sender": "s", "received": 1e999, "durable": 0}')
+
+
+def test_a_learner_resumed_without_this_sender_gets_its_transitions_again():
+    """The sender first reached learner 1 after its last checkpoint; learner 1 dies and
+    learner 2 resumes from that checkpoint, which does not know the sender, so it never
+    acks it. The sender publishes nothing new (a paced lockstep robot, or one shutting
+    down): after silence_after it sends its unconfirmed transitions again by itself."""
+    outbox = Outbox("robot-a", capacity=100, silence_after=5.0)
+    l1 = Inbox("learner-1")
+    for i in range(5):
+        outbox.add(i)
+    outbox.poll(0.0)
+    sent = outbox.take(100)
+    l1.accept("robot", "robot-a", [s for s, _ in sent], outbox.first_retained)
+    for ack in l1.acks("robot", backlog=5.0):
+        outbox.on_ack(ack, 0.0)
+    assert outbox.learner_received == 4 and outbox.delivered(0.0)
+    assert outbox.learner_backlog == 5.0
+    l2 = Inbox("learner-2")  # resumed from a checkpoint taken before robot-a appeared
+    store: list[int] = []
+    for t in np.arange(0.5, 20.0, 0.5):  # ack timer ticks; nothing new is added
+        for ack in l2.acks("robot"):
+            outbox.on_ack(ack, t)
+        outbox.poll(t)
+        items = outbox.take(100)
+        if items:  # a message on the wire
+            keep = l2.accept("robot", "robot-a", [s for s, _ in items], outbox.first_retained)
+            store.extend(items[i][1] for i in keep)
+        if t < 5.0:
+            assert not items  # a live learner is given its silence_after
+        if 5.0 < t <= 5.5:
+            assert outbox.learner_backlog == 0.0  # nothing left to pace a robot by
+            assert not outbox.delivered(t)  # a shutdown would wait for learner 2
+    assert store == list(range(5))
+    assert outbox.learner_received == 4 and outbox.delivered(20.0)
+    assert outbox.resent == 5

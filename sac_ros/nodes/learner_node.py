@@ -113,8 +113,10 @@ class LearnerNode(Node):
                                 lo=1, hi=1_000_000, read_only=False)  # fmt: skip
         log_every = declare(self, "log_every", 100, "Updates between TensorBoard/CSV rows",
                             lo=1, hi=1_000_000)  # fmt: skip
+        # At least one ack per second: a sender the learner stays silent about for
+        # Outbox.silence_after (5 s) sends its unconfirmed transitions again.
         ack_rate = declare(self, "ack_rate_hz", 5.0, "Acks per second per robot",
-                           lo=0.1, hi=100.0)  # fmt: skip
+                           lo=1.0, hi=100.0)  # fmt: skip
 
         if threads:
             import torch

@@ -410,6 +410,7 @@ class PolicyNode(Node):
     def _flush(self) -> None:
         if self.pub_tr.get_subscription_count() == 0:
             return  # no learner: keep them (bounded) until one appears
+        self.outbox.poll(time.monotonic())
         while True:
             items = self.outbox.take(self.send_batch)
             if not items:
@@ -437,7 +438,7 @@ class PolicyNode(Node):
         self._flush()
         delivered = spin_until(
             self,
-            lambda: self.outbox.learner_received >= self.outbox.next_seq - 1
+            lambda: self.outbox.delivered(time.monotonic())
             or self.pub_tr.get_subscription_count() == 0,
             self.drain_timeout,
         )
@@ -487,9 +488,9 @@ class PolicyNode(Node):
 
 
 def _parse_extra(kind: str, msg: object) -> np.ndarray:
-    if kind == "valve":
-        pos, vel = messages.read_joint_state(msg, [dclaw.VALVE_JOINT])  # type: ignore[arg-type]
-        return np.array([pos[0], vel[0]])
+    if kind == "valve":  # the angle: no observation uses the valve's velocity
+        pos, _ = messages.read_joint_state(msg, [dclaw.VALVE_JOINT], need_velocity=False)  # type: ignore[arg-type]
+        return pos
     if kind == "image":
         return messages.read_image(msg)  # type: ignore[arg-type]
     if kind == "imu":

@@ -55,7 +55,8 @@ class Outbox:
 
     session: str
     capacity: int
-    resend_after: float = 2.0
+    resend_after: float = 2.0  # s: a gap in what the learner received that did not fill
+    silence_after: float = 5.0  # s without an ack for this sender: assume it knows nothing
     next_seq: int = 0
     dropped: int = 0  # evicted before any learner received them: lost for good
     evicted_unconfirmed: int = 0  # evicted after receipt but before a checkpoint
@@ -66,6 +67,7 @@ class Outbox:
     _durable: int = -1
     _learner: str | None = None
     _last_progress: float = 0.0
+    _last_heard: float | None = None  # the latest ack for this session (or the first poll)
     learner_backlog: float = 0.0  # from the latest ack: updates the learner owes
 
     def __post_init__(self) -> None:
@@ -110,11 +112,29 @@ class Outbox:
             self._last_progress = now
         elif ack.received < self._send_from - 1 and now - self._last_progress > self.resend_after:
             self._rewind(ack.received, now)  # a gap that did not fill: lost in transit
+        self._last_heard = now
         self._received = max(ack.received, -1)
         self._durable = ack.durable
         self.learner_backlog = ack.backlog
         while self._items and self._items[0][0] <= self._durable:
             self._items.popleft()
+
+    def poll(self, now: float) -> None:
+        """Call before each ``take``. A learner acks every sender it knows, steadily; one
+        that has said nothing about this sender for ``silence_after`` while it holds
+        transitions not yet in a checkpoint may have lost them: a learner killed and
+        resumed from a checkpoint taken before this sender first reached it does not know
+        the sender at all, and would never ask. Forget what it was believed to hold (and
+        its backlog: nothing to pace by) and send again from the last checkpointed one;
+        the receiver drops what it already has."""
+        if self._last_heard is None:
+            self._last_heard = now  # the clock starts with the first poll
+            return
+        if now - self._last_heard <= self.silence_after or self._send_from <= self._durable + 1:
+            return
+        self._learner, self._received, self.learner_backlog = None, self._durable, 0.0
+        self._rewind(self._durable, now)
+        self._last_heard = now  # once per silence_after at most
 
     def _rewind(self, received: int, now: float) -> None:
         if received + 1 < self._send_from:
@@ -140,6 +160,12 @@ class Outbox:
     @property
     def learner_received(self) -> int:
         return self._received
+
+    def delivered(self, now: float) -> bool:
+        """The learner holds everything added so far, by an ack heard recently."""
+        if self._learner is None or self._last_heard is None:
+            return False  # no learner heard from (or forgotten by poll)
+        return now - self._last_heard <= self.silence_after and self._received >= self.next_seq - 1
 
 
 @dataclass
