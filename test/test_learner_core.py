@@ -312,6 +312,17 @@ def test_resume_drops_metrics_logged_after_the_checkpoint(tmp_path):
     resumed.ingest("robot", transitions(20, 5))
     resumed.train_pending()
     assert logged() == [5, 10, 15, 20, 25]
+    # A kill in the middle of writing a row leaves it cut short (no newline). The next
+    # resume drops it, so nothing is appended to half a row.
+    csv_path = tmp_path / "learner_stats.csv"
+    text = csv_path.read_text()
+    last = text.splitlines()[-1]  # "time,updates,...": cut inside the updates field
+    csv_path.write_text(text + last[: last.index(",") + 2])
+    again = make_core(tmp_path, resume=True, warmup=0, log_every=5)
+    assert logged() == [5, 10, 15, 20]  # back to the checkpoint, the torn row gone
+    again.ingest("robot", transitions(20, 5))
+    again.train_pending()
+    assert logged() == [5, 10, 15, 20, 25]
 
 
 def test_checkpoints_are_incremental(tmp_path):

@@ -66,3 +66,14 @@ def test_readings_must_be_fresh_and_not_from_the_future():
         messages.check_fresh("imu", stamp=9.5, now=10.0, max_age=0.25)
     with pytest.raises(ValueError, match=r"imu is stamped 5\.000 s in the future"):
         messages.check_fresh("imu", stamp=15.0, now=10.0, max_age=0.25)
+
+
+def test_the_policy_reads_a_valve_encoder_without_velocity():
+    from sensor_msgs.msg import JointState
+
+    from sac_ros.nodes.policy_node import _parse_extra
+
+    bare = JointState(name=[dclaw.VALVE_JOINT], position=[0.7])  # position only
+    np.testing.assert_allclose(_parse_extra("valve", bare), [0.7])
+    with pytest.raises(ValueError, match="finite"):
+        _parse_extra("valve", JointState(name=[dclaw.VALVE_JOINT], position=[float("nan")]))

@@ -28,6 +28,7 @@ saved between steps. Order: ``_train`` before ``_data``.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import threading
@@ -578,14 +579,28 @@ class LearnerCore:
 
 
 def _truncate_csv(path: Path, updates: int) -> None:
-    """Drop the rows a crashed run wrote after the checkpoint it is resumed from."""
+    """Drop the rows a crashed run wrote after the checkpoint it is resumed from, and a
+    last row the crash cut short (the next run would append to it)."""
     with open(path, newline="") as handle:
-        rows = list(csv.reader(handle))
+        text = handle.read()
+    rows = list(csv.reader(io.StringIO(text)))
     if not rows or "updates" not in rows[0]:
         return
+    cut = len(rows) > 1 and not text.endswith("\n")
+    if cut:
+        rows.pop()
     column = rows[0].index("updates")
-    kept = [rows[0]] + [r for r in rows[1:] if len(r) > column and int(r[column]) <= updates]
-    if len(kept) < len(rows):
+
+    def keep(row: list[str]) -> bool:
+        if len(row) != len(rows[0]):
+            return False
+        try:
+            return int(row[column]) <= updates
+        except ValueError:
+            return False
+
+    kept = [rows[0]] + [r for r in rows[1:] if keep(r)]
+    if cut or len(kept) < len(rows):
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "w", newline="") as handle:
             csv.writer(handle).writerows(kept)

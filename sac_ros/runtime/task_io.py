@@ -16,7 +16,7 @@ from sac_ros.sac.spec import ObsSpec
 from sac_ros.tasks import dclaw_valve, minitaur_walk
 
 # Kinds of extra readings a task may need; the policy node knows how to parse each:
-#   "valve": valve/joint_states -> [angle, velocity]
+#   "valve": valve/joint_states -> [angle] (a velocity, if any, is not needed)
 #   "image": camera/image_32x32 -> uint8 (32, 32, 3)
 #   "imu":   imu                -> [qw, qx, qy, qz, wx, wy, wz]
 EXTRA_KINDS = ("valve", "image", "imu")
