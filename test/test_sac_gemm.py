@@ -36,6 +36,20 @@ def test_linear_matches_float64_products(relu, transposed_weight):
     torch.testing.assert_close(got, plain, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("layout", ["strided", "expanded"])
+def test_linear_with_a_non_contiguous_bias(layout):
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(256, 128, generator=gen)
+    weight = torch.randn(96, 128, generator=gen)
+    if layout == "strided":
+        bias = torch.randn(192, generator=gen)[::2]
+    else:
+        bias = torch.randn(1, generator=gen).expand(96)
+    got = gemm.linear(x, weight, bias)
+    torch.testing.assert_close(got.double(), exact(x, weight.t()) + bias.double(),
+                               rtol=1e-5, atol=1e-4)  # fmt: skip
+
+
 @needs_onednn
 def test_weight_gradient_matches_float64_product():
     gen = torch.Generator().manual_seed(2)

@@ -83,7 +83,8 @@ def linear(
 ) -> torch.Tensor:
     """``x @ weight.T (+ bias)``, then ReLU if ``relu``. x (B, in), weight (out, in) (a
     transposed view is read in place), bias (out,)."""
-    if _LINEAR is not None and _onednn_fits(x, *weight.shape):
+    contiguous_bias = bias is None or bias.is_contiguous()  # oneDNN ignores its strides
+    if _LINEAR is not None and contiguous_bias and _onednn_fits(x, *weight.shape):
         return _LINEAR(x, weight, bias, "relu" if relu else "none", [], "")
     out = F.linear(x, weight, bias)
     return out.relu_() if relu else out
