@@ -91,6 +91,18 @@ def test_silent_motor_raises_bus_error_naming_it(emu, bus):
     assert bus.read_state().ids == IDS
 
 
+def test_a_read_answered_with_a_status_error_is_a_failure_not_data(emu, bus):
+    """The SDK reports such a reply as a success and hands back its CRC bytes as data."""
+    emu.refuse_reads(20)
+    for read in (bus.read_state, bus.read_errors):
+        with pytest.raises(BusError) as info:
+            read()
+        assert set(info.value.failures) == {20} and not info.value.port_lost
+        assert "data length error" in info.value.failures[20]
+    emu.refuse_reads(20, 0)
+    assert bus.read_state().ids == IDS and not bus.read_errors()[20].hardware_error
+
+
 def test_corrupted_reply_is_recovered(emu, bus):
     emu.corrupt_next_reply(11)
     state = bus.read_state()

@@ -70,6 +70,7 @@ class _Motor:
     temperature: float
     silent: bool = False
     corrupt_replies: int = 0
+    refuse_reads: int = 0  # status error answering every read (no data), 0: none
     booting_until: float = 0.0
 
     @property
@@ -270,6 +271,14 @@ class DynamixelEmulator:
             self._advance()
             self._reboot(self._motor(motor_id), time.monotonic())
 
+    def refuse_reads(self, motor_id: int, error: int = proto.ERR_DATA_LENGTH) -> None:
+        """Answer every read with this status error and no data (a servo whose control
+        table is not the one expected); 0 answers normally again."""
+        if not 0 <= error <= 0x7F:
+            raise ValueError(f"a status error is 0..0x7f, got {error}")
+        with self._lock:
+            self._motor(motor_id).refuse_reads = int(error)
+
     def corrupt_next_reply(self, motor_id: int, count: int = 1) -> None:
         """The next ``count`` status packets of this motor go out with a wrong CRC."""
         if count < 0:
@@ -374,6 +383,8 @@ class DynamixelEmulator:
     def _read(self, motor: _Motor, address: int, length: int) -> bytes:
         """A status packet answering a read (data, or the error code)."""
         self._refresh_present(motor)
+        if motor.refuse_reads:
+            return self._status(motor, motor.refuse_reads)
         try:
             return self._status(motor, 0, motor.table.read(address, length))
         except StatusError as exc:

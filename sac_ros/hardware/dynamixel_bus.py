@@ -91,6 +91,18 @@ def decode_state_block(data: Sequence[int]) -> tuple[int, int, int]:
     )
 
 
+def _refusal(error: int, values: Sequence[int], length: int) -> str | None:
+    """Why a read reply that arrived intact carries no usable data, or None: a status
+    error (the SDK still reports success, and hands back the reply's CRC bytes as data),
+    or a wrong length."""
+    code = error & ~proto.ERR_ALERT
+    if code:
+        return f"status error: {proto.RESULT_NAMES.get(code, f'0x{code:02x}')}"
+    if len(values) != length:
+        return f"reply of {len(values)} bytes, {length} asked for"
+    return None
+
+
 class TimedPortHandler(sdk.PortHandler):
     """The SDK's PortHandler with the status timeout set from the adapter's USB latency
     timer (``latency_timer_ms``) instead of the SDK's fixed 16 ms: the timeout is the
@@ -219,10 +231,11 @@ class DynamixelBus:
         return self._packet.getTxRxResult(result).replace("[TxRxResult] ", "")
 
     def _each(
-        self, ids: Sequence[int], what: str, call: Callable[[int], tuple[int, T]]
+        self, ids: Sequence[int], what: str, call: Callable[[int], tuple[int | str, T]]
     ) -> tuple[dict[int, T], dict[int, str]]:
         """``call(motor_id) -> (comm result, value)`` for every motor, asking again (up to
-        ``retries`` times) those that did not answer; (values, comm failures)."""
+        ``retries`` times) those that did not answer; (values, comm failures). A result may
+        also be the text of why a motor that answered refused."""
         values: dict[int, T] = {}
         failures: dict[int, str] = {}
         pending = list(ids)
@@ -235,7 +248,9 @@ class DynamixelBus:
                 if result == sdk.COMM_SUCCESS:
                     values[motor_id] = value
                 else:
-                    failures[motor_id] = self._comm_text(result)
+                    failures[motor_id] = (
+                        result if isinstance(result, str) else self._comm_text(result)
+                    )
             pending = list(failures)
             if not pending:
                 break
@@ -355,29 +370,35 @@ class DynamixelBus:
         port, packet = self._port, self._packet
         stamp = time.monotonic()
 
-        def transact() -> tuple[dict[int, bytes], dict[int, int], int]:
+        def transact() -> tuple[dict[int, bytes], dict[int, int], int | str]:
             result = reader.txPacket()
             if result != sdk.COMM_SUCCESS:
                 return {}, {}, result
             data: dict[int, bytes] = {}
             errors: dict[int, int] = {}
+            refused: list[str] = []
             for motor_id in ids:  # GroupSyncRead.rxPacket, keeping each status error byte
                 values, result, error = packet.readRx(port, motor_id, length)
                 if result != sdk.COMM_SUCCESS:
                     return data, errors, result
+                why = _refusal(error, values, length)
+                if why is not None:
+                    refused.append(f"motor {motor_id}: {why}")
                 data[motor_id], errors[motor_id] = bytes(values), error
-            return data, errors, result
+            return data, errors, "; ".join(refused) if refused else result
 
         data, errors, result = self._guard(ids, what, transact)
         self.stats["sync_reads"] += 1
         if result == sdk.COMM_SUCCESS:
             return data, errors, stamp
         self.stats["sync_read_failures"] += 1
-        first_failure = self._comm_text(result)
+        first_failure = result if isinstance(result, str) else self._comm_text(result)
         stamp = time.monotonic()
 
-        def read_one(motor_id: int) -> tuple[int, tuple[bytes, int]]:
+        def read_one(motor_id: int) -> tuple[int | str, tuple[bytes, int]]:
             values, result, error = packet.readTxRx(port, motor_id, address, length)
+            if result == sdk.COMM_SUCCESS:
+                result = _refusal(error, values, length) or result
             return result, (bytes(values), error)
 
         answers, failures = self._each(ids, what, read_one)
