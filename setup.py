@@ -54,6 +54,6 @@ setup(
     maintainer_email="dev@sac-ros.org",
     description="Soft Actor-Critic on real robots with ROS 2",
     license="Apache-2.0",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     entry_points={"console_scripts": [*SCRIPTS, "sac-ros=sac_ros.cli:main"]},
 )

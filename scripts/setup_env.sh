@@ -6,15 +6,21 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
-# Headless MuJoCo rendering (MUJOCO_GL=egl) needs Mesa's EGL and DRI drivers.
+# Headless MuJoCo rendering (MUJOCO_GL=egl) needs Mesa's EGL and DRI drivers, and the
+# OpenGL dispatch library PyOpenGL loads for EGL (libOpenGL.so.0).
 missing=()
-for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri; do
+for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} for headless rendering"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  if ! { $SUDO apt-get update -qq &&
+         $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; }; then
+    echo "setup: could not install ${missing[*]} (needs root or sudo, and the Debian" \
+         "mirror); install them and run again" >&2
+    exit 1
+  fi
 fi
 
 if [ -n "${ROS_DISTRO:-}" ]; then
@@ -27,7 +33,7 @@ fi
 PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
 
 # torch first and alone: the local CPU wheel. constraints.txt pins it for every later step.
-"${PIP[@]}" -r requirements/torch.txt
+"${PIP[@]}" -c requirements/constraints.txt -r requirements/torch.txt
 "${PIP[@]}" -c requirements/constraints.txt -r requirements/base.txt -r requirements/test.txt
 if [ -z "${ROS_DISTRO:-}" ]; then
   "${PIP[@]}" -c requirements/constraints.txt -r requirements/ros.txt
