@@ -184,6 +184,23 @@ def test_signed_fields_and_stuffing_in_replies(emu, port):
     assert result == sdk.COMM_SUCCESS and raw == (1 << 32) - 3
 
 
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_status_return_level_decides_which_instructions_are_answered(emu, port, level):
+    """0: PING only; 1: PING and reads; 2: everything (X-series e-Manual)."""
+    ok, timeout = sdk.COMM_SUCCESS, sdk.COMM_RX_TIMEOUT
+    PH.write1ByteTxRx(port, 10, 68, level)  # RAM: back to 2 at the reboot below
+    assert PH.ping(port, 10)[1] == ok
+    assert PH.readTxRx(port, 10, 132, 4)[1] == (ok if level >= 1 else timeout)
+    reader = sdk.GroupSyncRead(port, PH, 132, 4)
+    reader.addParam(10)
+    assert reader.txRxPacket() == (ok if level >= 1 else timeout)
+    assert PH.write1ByteTxRx(port, 10, 65, 1)[0] == (ok if level == 2 else timeout)
+    assert PH.regWriteTxRx(port, 10, 65, 1, [0])[0] == (ok if level == 2 else timeout)
+    assert PH.reboot(port, 10)[0] == (ok if level == 2 else timeout)
+    time.sleep(0.1)  # the boot
+    assert PH.read1ByteTxRx(port, 10, 68)[:2] == (2, ok)
+
+
 def test_bad_crc_instruction_is_ignored(emu, port):
     packet = bytearray(proto.instruction_packet(10, proto.PING))
     packet[-1] ^= 0x01

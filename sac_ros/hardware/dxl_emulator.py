@@ -78,6 +78,11 @@ class _Motor:
         return self.table.get("id")
 
 
+def _answers(motor: _Motor, read: bool) -> bool:
+    """Status Return Level: 0 answers PING only, 1 PING and reads, 2 everything."""
+    return motor.table.get("status_return_level") >= (1 if read else 2)
+
+
 def _clamp(value: int, lo: int, hi: int) -> int:
     return lo if value < lo else hi if value > hi else value
 
@@ -495,7 +500,7 @@ class DynamixelEmulator:
             if broadcast:
                 return b""
             for motor in self._targets(pid, now):
-                if motor.table.get("status_return_level") == 0:
+                if not _answers(motor, read=True):
                     continue
                 if len(params) != 4:
                     out += self._status(motor, proto.ERR_DATA_LENGTH)
@@ -512,7 +517,7 @@ class DynamixelEmulator:
                     except StatusError as exc:
                         error = exc.code
                         self.stats["rejected_writes"] += 1
-                if not broadcast and motor.table.get("status_return_level") == 2:
+                if not broadcast and _answers(motor, read=False):
                     out += self._status(motor, error)
         elif inst == proto.SYNC_WRITE:
             self._sync_write(params, now)
@@ -523,24 +528,27 @@ class DynamixelEmulator:
                 address, length = proto.le_int(params[:2]), proto.le_int(params[2:4])
                 for motor_id in params[4:]:
                     for motor in self._targets(motor_id, now):
-                        out += self._read(motor, address, length)
+                        if _answers(motor, read=True):
+                            out += self._read(motor, address, length)
         elif inst == proto.BULK_READ:
             if broadcast and len(params) % 5 == 0:
                 for k in range(0, len(params), 5):
                     address = proto.le_int(params[k + 1 : k + 3])
                     length = proto.le_int(params[k + 3 : k + 5])
                     for motor in self._targets(params[k], now):
-                        out += self._read(motor, address, length)
+                        if _answers(motor, read=True):
+                            out += self._read(motor, address, length)
         elif inst == proto.REBOOT:
             for motor in self._targets(pid, now):
-                if not broadcast:
+                if not broadcast and _answers(motor, read=False):
                     out += self._status(motor, 0)
                 self._reboot(motor, now)
         else:
             self.stats["refused_instructions"] += 1
             if not broadcast:
                 for motor in self._targets(pid, now):
-                    out += self._status(motor, proto.ERR_INSTRUCTION)
+                    if _answers(motor, read=False):
+                        out += self._status(motor, proto.ERR_INSTRUCTION)
         return bytes(out)
 
     def _sync_write(self, params: bytes, now: float) -> None:
