@@ -157,3 +157,72 @@ def test_hostile_input_is_rejected_and_targets_stay_safe(tmp_path, tick):
     sent = np.array([p for p in world.sent_positions if p.shape == (9,) and np.all(np.isfinite(p))])
     for cmd in world.commands:
         assert np.any(np.all(np.abs(cmd - LIM.clip(sent)) <= step, axis=1))
+
+
+def test_timer_mode_never_pairs_a_step_with_a_reward_from_before_its_action(tmp_path):
+    """On hardware (tick timer) the reward node may miss a cycle. A reward computed from
+    readings taken before an action was chosen must not complete that action's transition,
+    however fresh it still is: the step is skipped instead, and each reward completes one
+    step at most."""
+    from sac_ros.nodes.common import TRANSITION_QOS
+    from sac_ros.runtime.wire import decode_transitions
+
+    spec = next(
+        n for n in build_graph("dclaw", "mujoco", "pixels", learner=False) if n.name == "policy"
+    )
+    spec.parameters.update(use_sim_time=False, max_sensor_age=2.0, episode_steps=1000,
+                           tick="timer", rate_hz=5.0)  # fmt: skip
+    graph = GraphProcesses([spec], log_dir=tmp_path)
+    rclpy.init()
+    node = rclpy.create_node("world")
+    ex = SingleThreadedExecutor()
+    ex.add_node(node)
+    world = World(node)
+    rewards: list[float] = []
+    node.create_subscription(
+        UInt8MultiArray, f"{NS}/sac/transitions",
+        lambda m: rewards.extend(decode_transitions(messages.read_bytes(m)).reward.tolist()),
+        TRANSITION_QOS,
+    )  # fmt: skip
+
+    def readings_for(seconds: float) -> None:  # fresh readings every 50 ms, no rewards
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            stamp = world.stamp()
+            img = messages.image(np.zeros((32, 32, 3), np.uint8))
+            img.header.stamp = stamp
+            world.image.publish(img)
+            js = messages.joint_state(dclaw.JOINT_NAMES, world.q, np.zeros(9))
+            js.header.stamp = stamp
+            world.joints.publish(js)
+            spin_for(ex, 0.05)
+
+    graph.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not world.commands:  # up, acting on random actions (no policy yet)
+            assert time.monotonic() < deadline, graph.log_tail(graph.running[0])
+            readings_for(0.2)
+        # Without rewards the node alternates: act, then skip the step that found no
+        # reward (holding still: a command equal to the readings). Right after an action,
+        # the reward of a reading taken after it:
+        acted = len(world.commands)
+        while np.allclose(world.commands[-1], world.q) or len(world.commands) == acted:
+            assert time.monotonic() < deadline
+            readings_for(0.02)
+        world.reward.publish(messages.reward_msg(world.stamp(), -3.0, False, False))
+        readings_for(2.5)  # ~12 ticks, and no reward behind them
+        assert graph.poll_dead() == [], graph.log_tail(graph.running[0])
+    finally:
+        graph.stop()
+        ex.shutdown()
+        node.destroy_node()
+        rclpy.shutdown()
+    assert rewards == [-3.0], rewards  # one step completed by it; the others skipped
+    assert int(world.diag["rejected_inputs"]) >= 5, world.diag
+
+
+def spin_for(ex: SingleThreadedExecutor, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        ex.spin_once(timeout_sec=0.01)

@@ -297,7 +297,10 @@ class PolicyNode(Node):
             return None
         if self.tick == "lockstep":
             return r if r.stamp == stamp else None
-        return r if r.stamp >= stamp - self.max_age else None
+        # Timer: a reward computed from a reading taken after the pending action was chosen
+        # (on the readings stamped _done_stamp), and each reward completes one step only.
+        fresh = r.stamp > self._done_stamp and r.stamp >= stamp - self.max_age
+        return r if fresh else None
 
     def _learner_behind(self) -> bool:
         """Lockstep simulation waits for a learner that fell behind its update ratio, so
@@ -335,6 +338,8 @@ class PolicyNode(Node):
             and not self.runner.defer_rewards
         )
         reward = self._reward_for(snap.stamp) if needs_reward else None
+        if reward is not None and self.tick == "timer":
+            self._reward = None  # used: the next step needs a newer one
         if needs_reward and reward is None:
             if self.tick == "lockstep":
                 latest = self._reward.stamp if self._reward is not None else None
