@@ -165,3 +165,14 @@ def test_render(sim):
     image = sim.render(160, 120)
     assert image.shape == (120, 160, 3) and image.dtype == np.uint8
     assert image.std() > 5
+
+
+def test_the_imu_reads_the_same_instant_as_the_base_pose_while_moving(sim):
+    sim.reset()
+    sim.set_targets(np.array([2.6, 1.4] * 4))  # kick the legs: the body rocks
+    for _ in range(10):
+        sim.step()
+        _, quaternion = sim.base_pose()
+        imu_quat, _, _ = sim.imu()
+        sign = 1.0 if float(np.dot(imu_quat, quaternion)) >= 0 else -1.0
+        np.testing.assert_allclose(sign * imu_quat, quaternion, atol=1e-9)

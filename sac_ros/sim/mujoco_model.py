@@ -49,6 +49,10 @@ class MujocoModel:
     def step(self) -> None:
         """Advance one control period."""
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)
+        # mj_step leaves sensors, body poses and forces computed for the state before its
+        # last substep: bring them to the state reached, so that the IMU, the camera and
+        # the joint readings all describe the same instant.
+        mujoco.mj_forward(self.model, self.data)
 
     @property
     def time(self) -> float:
