@@ -476,6 +476,7 @@ def test_diagnostics_summary(emu, core):
     assert diag["cycles"] >= 5 and diag["commands"] >= 5
     assert set(diag["temperatures_c"]) == {*("FFJ10 FFJ11 FFJ12 MFJ20 MFJ21 MFJ22".split()),
                                            "THJ30", "THJ31", "THJ32", "valve"}  # fmt: skip
+    assert set(diag["currents_ma"]) == set(diag["temperatures_c"])  # mA, as measured
     assert 0 < diag["cycle_time_max_s"] < 0.5
     assert diag["hardware_errors"] == {}
 

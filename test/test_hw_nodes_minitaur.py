@@ -78,6 +78,8 @@ class Rig:
         self.values: dict[str, str] = {}
         self.roll = 0.0
         self.imu_on = True
+        self.imu_has_orientation = True  # False: orientation_covariance[0] = -1
+        self.velocities_on = True
         self.states_on = True
         self.policy: np.ndarray | None = None
         self.pub_states = n.create_publisher(
@@ -122,7 +124,8 @@ class Rig:
         if self.states_on:
             js = JointState(name=list(reversed(NAMES)),  # ros2_control picks its own order
                             position=[float(v) for v in reversed(self.measured)],
-                            velocity=[self.velocity] * 8, effort=[0.5] * 8)  # fmt: skip
+                            velocity=[self.velocity] * 8 if self.velocities_on else [],
+                            effort=[0.5] * 8)  # fmt: skip
             js.header.stamp = stamp
             self.pub_states.publish(js)
         if self.imu_on:
@@ -130,6 +133,9 @@ class Rig:
             imu.header.stamp = stamp
             o = imu.orientation
             o.x, o.y, o.z, o.w = quaternion(self.roll)
+            if not self.imu_has_orientation:  # a gyro-only IMU: identity, marked unknown
+                o.x, o.y, o.z, o.w = 0.0, 0.0, 0.0, 1.0
+                imu.orientation_covariance[0] = -1.0
             self.pub_imu.publish(imu)
         if self.policy is not None:
             self.pub_policy.publish(Float64MultiArray(data=[float(v) for v in self.policy]))
@@ -255,6 +261,29 @@ def test_a_silent_imu_is_a_fall(rig):
     rig.spin_until(lambda: "no fresh IMU" not in rig.status.message, 3, "a fresh IMU")
     assert rig.call("reset_fall").success
     rig.spin_until(lambda: rig.mode() != "fallen", 3, "the fall latch cleared")
+
+
+def test_an_imu_without_orientation_is_not_taken_for_level(rig):
+    """sensor_msgs/Imu: orientation_covariance[0] = -1 means no orientation estimate; its
+    identity quaternion would read as upright forever, and no fall could be seen."""
+    rig.running(STANDING)
+    rig.imu_has_orientation = False
+    rig.roll = 1.0  # the robot falls; the IMU cannot say so
+    rig.spin_until(lambda: rig.mode() == "fallen", 3, "a fall")
+    assert "no orientation" in rig.status.message, rig.describe()
+    rig.imu_has_orientation, rig.roll = True, 0.0
+    rig.spin_until(lambda: "no orientation" not in rig.status.message, 8, "an oriented IMU")
+    assert rig.call("reset_fall").success
+    rig.spin_until(lambda: rig.mode() != "fallen", 3, "the fall latch cleared")
+
+
+def test_velocities_not_measured_are_not_republished_as_zeros(rig):
+    rig.running(STANDING)
+    rig.velocities_on = False
+    rig.spin_for(0.3)
+    assert list(rig.republished.velocity) == []
+    rig.velocities_on = True
+    rig.spin_until(lambda: len(rig.republished.velocity) == 8, 3, "velocities again")
 
 
 def test_watchdog_crouches_when_the_policy_goes_quiet(rig):

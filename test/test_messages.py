@@ -77,3 +77,56 @@ def test_the_policy_reads_a_valve_encoder_without_velocity():
     np.testing.assert_allclose(_parse_extra("valve", bare), [0.7])
     with pytest.raises(ValueError, match="finite"):
         _parse_extra("valve", JointState(name=[dclaw.VALVE_JOINT], position=[float("nan")]))
+
+
+def test_an_imu_without_orientation_is_refused():
+    from sensor_msgs.msg import Imu
+
+    imu = Imu()
+    imu.orientation.w = 1.0
+    quat, gyro = messages.read_imu(imu)
+    np.testing.assert_allclose(quat, [1, 0, 0, 0])
+    imu.orientation_covariance[0] = -1.0  # sensor_msgs/Imu: "no orientation estimate"
+    with pytest.raises(ValueError, match="no orientation"):
+        messages.read_imu(imu)
+
+
+def test_diagnostics_take_problems_from_other_threads():
+    """The camera's capture thread and the Gazebo adapter's service threads report
+    problems while the executor publishes: publishing must never see the dict change."""
+    import sys
+    import threading
+    import time
+
+    import rclpy
+
+    from sac_ros.nodes.common import ERROR, Diagnostics
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("diagnostics_threads", context=context)
+    try:
+        diag = Diagnostics(node, "camera")
+        diag.problem("frame", ERROR, "bad frame", hold=60.0)
+        stop = threading.Event()
+
+        def flapping_source() -> None:
+            while not stop.is_set():
+                diag.problem("source", ERROR, "not open", hold=1.0)
+                diag.clear("source")
+
+        previous = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads as often as possible
+        thread = threading.Thread(target=flapping_source, daemon=True)
+        thread.start()
+        try:
+            end = time.monotonic() + 1.5
+            while time.monotonic() < end:
+                diag.publish()
+        finally:
+            stop.set()
+            thread.join()
+            sys.setswitchinterval(previous)
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)

@@ -235,3 +235,15 @@ def test_urdf_inertials_are_the_mjcf_bodies(robot):
         np.testing.assert_allclose(tensor, expected, rtol=1e-3, atol=1e-8, err_msg=body)
         checked += 1
     assert checked >= (11 if robot == "dclaw" else 17)
+
+
+def test_the_frames_readings_are_stamped_with_are_urdf_links():
+    """rviz and image tools look the readings' frame_id up in the TF tree of the URDF."""
+    from sac_ros.nodes import messages
+
+    def links(robot: str) -> set[str]:
+        return {link.get("name") for link in _urdf(robot).findall("link")}
+
+    assert dclaw.CAMERA_FRAME in links("dclaw")
+    assert messages.image(np.zeros((32, 32, 3), np.uint8)).header.frame_id in links("dclaw")
+    assert minitaur.IMU_FRAME in links("minitaur")

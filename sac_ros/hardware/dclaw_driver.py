@@ -635,6 +635,9 @@ class DClawDriverCore:
                 "valve_torque": self._valve_on,
                 "temperatures_c": {self.name(i): h.temperature_c
                                    for i, h in sorted(self._health.items())},
+                "currents_ma": ({self.name(i): round(float(c), 1) for i, c in
+                                 zip(self._last_state.ids, self._last_state.current, strict=True)}
+                                if self._last_state is not None else {}),
                 "hardware_errors": {self.name(i): h.errors
                                     for i, h in sorted(self._health.items()) if h.hardware_error},
                 "bus": dict(self.bus.stats),

@@ -41,6 +41,7 @@ from sensor_msgs.msg import Image
 from sac_ros.hardware.camera import CameraCapture, CameraError, Frame
 from sac_ros.nodes import messages
 from sac_ros.nodes.common import ERROR, SENSOR_QOS, Diagnostics, declare, spin_node
+from sac_ros.robots import dclaw
 
 IMAGE_SIZE = 32  # the topic's name promises it
 IDLE_SLEEP_S = 0.01  # while the source is away
@@ -58,7 +59,9 @@ class CameraNode(Node):
                                lo=0.1, hi=600.0)  # fmt: skip
         backoff_max = declare(self, "backoff_max", 2.0, "Longest wait between reopen tries (s)",
                               lo=0.01, hi=600.0)  # fmt: skip
-        self.frame_id = declare(self, "frame_id", "camera", "header.frame_id of the images")
+        self.frame_id = declare(
+            self, "frame_id", dclaw.CAMERA_FRAME, "header.frame_id of the images (URDF frame)"
+        )
         diag_period = declare(self, "diagnostics_period", 1.0, "Seconds between /diagnostics",
                               lo=0.05, hi=60.0)  # fmt: skip
         try:

@@ -133,6 +133,7 @@ class Diagnostics:
             message="starting",
         )
         self._problems: dict[str, tuple[bytes, str, float]] = {}
+        self._lock = threading.Lock()  # problems come from other threads too (capture, services)
         self._values: Callable[[], dict[str, Any]] = dict
         self._timer = steady_timer(node, period, self.publish)
 
@@ -142,17 +143,21 @@ class Diagnostics:
 
     def problem(self, key: str, level: bytes, message: str, hold: float = 5.0) -> None:
         """Report a problem; it stays in the status for ``hold`` seconds after the last report."""
-        self._problems[key] = (level, message, time.monotonic() + hold)
+        with self._lock:
+            self._problems[key] = (level, message, time.monotonic() + hold)
 
     def clear(self, key: str) -> None:
-        self._problems.pop(key, None)
+        with self._lock:
+            self._problems.pop(key, None)
 
     def publish(self) -> None:
         now = time.monotonic()
-        self._problems = {k: v for k, v in self._problems.items() if v[2] > now}
-        if self._problems:
-            level = max(v[0] for v in self._problems.values())
-            message = "; ".join(v[1] for v in self._problems.values())
+        with self._lock:
+            self._problems = {k: v for k, v in self._problems.items() if v[2] > now}
+            problems = list(self._problems.values())
+        if problems:
+            level = max(v[0] for v in problems)
+            message = "; ".join(v[1] for v in problems)
         else:
             level, message = OK, "ok"
         self._status.level = level

@@ -368,7 +368,8 @@ class DClawDriverNode(LifecycleNode):
             )
             valve.header.stamp = stamp
             self.pub_valve.publish(valve)
-        js = messages.joint_state(self.joint_names, state.position, state.velocity, state.current)
+        # No effort: JointState's is N m, the servos measure current (mA, in /diagnostics).
+        js = messages.joint_state(self.joint_names, state.position, state.velocity)
         js.header.stamp = stamp
         # Joint states last, as the simulator does: "this instant's readings are in".
         self.pub_joints.publish(js)

@@ -15,6 +15,7 @@ from sensor_msgs.msg import Image, Imu, JointState
 from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 
 from sac_ros.nodes.common import stamp_seconds
+from sac_ros.robots import dclaw
 
 
 def _finite(name: str, values: np.ndarray) -> np.ndarray:
@@ -77,13 +78,15 @@ def read_joint_state(
 def joint_state(
     names: Sequence[str],
     positions: np.ndarray,
-    velocities: np.ndarray,
+    velocities: np.ndarray | None,
     efforts: np.ndarray | None = None,
 ) -> JointState:
+    """A JointState; velocities or efforts None: left empty (not measured)."""
     msg = JointState()
     msg.name = list(names)
     msg.position = np.asarray(positions, dtype=np.float64).tolist()
-    msg.velocity = np.asarray(velocities, dtype=np.float64).tolist()
+    if velocities is not None:
+        msg.velocity = np.asarray(velocities, dtype=np.float64).tolist()
     if efforts is not None:
         msg.effort = np.asarray(efforts, dtype=np.float64).tolist()
     return msg
@@ -104,7 +107,7 @@ def read_image(msg: Image, shape: tuple[int, int, int] = (32, 32, 3)) -> np.ndar
     return data.reshape(shape).copy()
 
 
-def image(pixels: np.ndarray, frame_id: str = "camera") -> Image:
+def image(pixels: np.ndarray, frame_id: str = dclaw.CAMERA_FRAME) -> Image:
     pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) image, got {pixels.shape}")
@@ -150,6 +153,8 @@ def read_quaternion_wxyz(q: object, what: str) -> np.ndarray:
 
 def read_imu(msg: Imu) -> tuple[np.ndarray, np.ndarray]:
     """Orientation (w, x, y, z) and angular velocity (rad/s, body frame)."""
+    if msg.orientation_covariance[0] == -1.0:  # sensor_msgs/Imu: no orientation estimate
+        raise ValueError("imu gives no orientation (orientation_covariance[0] = -1)")
     quat = read_quaternion_wxyz(msg.orientation, "imu orientation")
     av = msg.angular_velocity
     gyro = _finite("imu angular velocity", np.array([av.x, av.y, av.z], dtype=np.float64))

@@ -231,7 +231,8 @@ class MinitaurDriverNode(Node):
         if len(msg.effort) == len(msg.name):
             index = {n: i for i, n in enumerate(msg.name)}
             effort = np.array([msg.effort[index[n]] for n in self.names])
-        out = messages.joint_state(self.names, pos, vel, effort)
+        # Velocities only where they were measured (zeros would pass for a reading).
+        out = messages.joint_state(self.names, pos, vel if with_velocity else None, effort)
         out.header = msg.header
         self.pub_joints.publish(out)
         self.counts["states_republished"] += 1
@@ -239,7 +240,14 @@ class MinitaurDriverNode(Node):
     def _on_imu(self, msg: Imu) -> None:
         o = msg.orientation
         quat = np.array([o.x, o.y, o.z, o.w], dtype=np.float64)
-        if not np.all(np.isfinite(quat)):
+        if msg.orientation_covariance[0] == -1.0:
+            # sensor_msgs/Imu: this IMU has no orientation estimate. Its (identity)
+            # quaternion would read as level forever: without one no fall can be seen.
+            self._reject("imu", "rejected_imu", ValueError(
+                "the IMU gives no orientation (orientation_covariance[0] = -1): fall "
+                "detection needs one"))  # fmt: skip
+            quat = np.full(4, np.nan)
+        elif not np.all(np.isfinite(quat)):
             self._reject("imu", "rejected_imu", ValueError("orientation holds NaN"))
         self._imu, self._imu_at = quat, time.monotonic()  # an invalid one means a fall
 

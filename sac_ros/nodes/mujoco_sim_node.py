@@ -52,6 +52,7 @@ from sac_ros.nodes.common import (
     spin_node,
     steady_timer,
 )
+from sac_ros.robots import minitaur
 from sac_ros.sim.robots import SimRobot, make_sim_robot
 
 
@@ -223,7 +224,7 @@ class MujocoSimNode(Node):
         if self.pub_imu is not None:
             quat, gyro, accel = self.sim.imu()
             imu = Imu()
-            imu.header.stamp, imu.header.frame_id = stamp, "imu"
+            imu.header.stamp, imu.header.frame_id = stamp, minitaur.IMU_FRAME
             o = imu.orientation
             o.w, o.x, o.y, o.z = (float(v) for v in quat)
             g = imu.angular_velocity

@@ -20,6 +20,7 @@ JOINT_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 MOTOR_IDS: tuple[int, ...] = (10, 11, 12, 20, 21, 22, 30, 31, 32)
 VALVE_JOINT = "valve_OBJRx"
+CAMERA_FRAME = "camera_optical_frame"  # URDF frame of the camera images (optical axes)
 VALVE_MOTOR_ID = 50
 NUM_JOINTS = len(JOINT_NAMES)
 

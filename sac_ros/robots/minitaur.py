@@ -38,6 +38,7 @@ JOINT_NAMES: tuple[str, ...] = tuple(f"motor_{name}_joint" for name in MOTOR_NAM
 # Passive knees: the lower leg hinged to each upper leg (the five-bar's inner joints).
 KNEE_JOINT_NAMES: tuple[str, ...] = tuple(f"knee_{name}_joint" for name in MOTOR_NAMES)
 NUM_MOTORS = len(MOTOR_NAMES)
+IMU_FRAME = "imu_link"  # URDF frame of the IMU readings
 MOTOR_DIRECTIONS = np.array((-1, -1, -1, -1, 1, 1, 1, 1), dtype=np.float64)
 SIDE_SIGNS = np.array((1.0, 1.0, -1.0, -1.0))  # s_i per leg: +1 left, -1 right
 FRONT_LEGS = (0, 2)
