@@ -374,3 +374,37 @@ def test_effort_mode_runs_the_pd_and_motors_off_is_zero_torque(effort_rig):
     first = len(rig.targets)
     rig.spin_for(0.3)
     assert len(rig.targets) - first >= 10 and all(np.all(t == 0.0) for _, t in rig.targets[first:])
+
+
+def test_a_refused_power_switch_is_reported_and_asked_again(tmp_path):
+    """The hardware's motor power service may refuse (a driver board fault). Motors off
+    that did not happen must not be taken as done: reported, and asked again."""
+    from std_srvs.srv import SetBool
+
+    r = Rig(f"/hw_minitaur_power_{os.getpid()}", tmp_path / "driver.log",
+            {"power_service": "motor_power", "watchdog_action": "disable"})  # fmt: skip
+    calls: list[bool] = []
+
+    def power(req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:
+        calls.append(bool(req.data))
+        res.success = len([c for c in calls if c == req.data]) > 2  # refuses twice
+        res.message = "" if res.success else "board fault"
+        return res
+
+    r.node.create_service(SetBool, f"{r.ns}/motor_power", power)
+    try:
+        r.spin_until(lambda: r.targets, 30, "the first targets")
+        r.running(STANDING)
+        r.policy = None  # the watchdog switches the motors off
+        r.spin_until(lambda: r.mode() == "disabled", 3, "the watchdog")
+        r.spin_until(lambda: calls.count(False) >= 3, 5, "power off, asked until accepted")
+        r.spin_until(lambda: r.diag_has(DiagnosticStatus.ERROR, "refused motors off"), 3,
+                     "the refusal reported")  # fmt: skip
+        r.spin_for(0.3)
+        assert calls.count(False) == 3  # accepted: not asked again
+        r.running(STANDING)  # and back on, through the same refusals
+        r.spin_until(lambda: calls.count(True) >= 3, 5, "power on, asked until accepted")
+        r.spin_for(0.3)
+        assert calls.count(True) == 3 and calls[-1] is True
+    finally:
+        r.close()

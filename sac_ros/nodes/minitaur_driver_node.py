@@ -367,7 +367,24 @@ class MinitaurDriverNode(Node):
             self.diag.problem("power", ERROR, "power_service is not available", hold=5.0)
             self._power_on = not on  # try again next tick
             return
-        self.power.call_async(SetBool.Request(data=on))
+        future = self.power.call_async(SetBool.Request(data=on))
+        future.add_done_callback(lambda f, on=on: self._power_answered(f, on))
+
+    def _power_answered(self, future: object, on: bool) -> None:
+        """A refused switch is retried on the next tick (unless another was asked since)."""
+        try:
+            res = future.result()  # type: ignore[attr-defined]
+            ok, why = bool(res.success), res.message
+        except Exception as exc:  # a service gone away mid-call
+            ok, why = False, str(exc)
+        if ok:
+            return
+        word = "on" if on else "off"
+        self.diag.problem("power", ERROR, f"power_service refused motors {word}: {why}", hold=5.0)
+        self.get_logger().error(f"power_service refused motors {word}: {why}",
+                                throttle_duration_sec=2.0)  # fmt: skip
+        if self._power_on == on:
+            self._power_on = not on  # asked again on the next tick
 
     # --- diagnostics and shutdown ---------------------------------------------------
     def _diag_values(self) -> dict[str, object]:
