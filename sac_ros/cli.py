@@ -82,13 +82,52 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
+def _already_stopping(*_: object) -> None:
+    print("sac-ros: already stopping; waiting for the final checkpoint", file=sys.stderr)
+
+
+def _fresh_run_dir(prefix: str) -> Path:
+    """A new directory runs/<prefix>_<time>, with a suffix if another run took that name
+    in the same second."""
+    base = f"runs/{prefix}_{time.strftime('%Y%m%d_%H%M%S')}"
+    for k in range(1, 1000):
+        path = Path(base if k == 1 else f"{base}_{k}")
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise SystemExit(f"sac-ros: no free run directory name like {base}")
+
+
+def _lock_run_dir(run_dir: Path) -> Any:
+    """Hold run_dir/.lock for this session: a second session (or a --resume while the
+    killed one's nodes still shut down) must not write the same checkpoint."""
+    import fcntl
+
+    handle = open(run_dir / ".lock", "w")  # held open for the session
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise SystemExit(f"sac-ros: another session is using {run_dir}") from None
+    return handle
+
+
 def _session_counts(
-    args: argparse.Namespace, stats_files: dict[str, Path], learner: dict[str, Any]
+    args: argparse.Namespace,
+    stats_files: dict[str, Path],
+    learner: dict[str, Any],
+    learner_start: dict[str, Any],
 ) -> dict[str, Any]:
     """This session's counts from the policy nodes' stats files; the learner's are the
-    whole run's already (its checkpoint carries them over)."""
+    whole run's already (its checkpoint carries them over). A policy node that died wrote
+    no stats: then what reached the learner's checkpoint this session counts."""
     policy_stats = [json.loads(p.read_text()) if p.exists() else {} for p in stats_files.values()]
     published = sum(int(s.get("transitions_published", 0)) for s in policy_stats)
+    if not all(p.exists() for p in stats_files.values()):
+        checkpointed = int(learner.get("env_steps", 0)) - int(learner_start.get("env_steps", 0))
+        published = max(published, checkpointed)
     return {
         "robot": args.robot,
         "obs": args.obs,
@@ -115,13 +154,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from sac_ros.runtime.run_record import RunRecord
 
     steps = args.steps or DEFAULT_STEPS[args.robot]
-    run_dir = Path(args.run_dir or f"runs/{args.robot}_{args.obs}_{time.strftime('%Y%m%d_%H%M%S')}")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if args.run_dir:
+        run_dir = Path(args.run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        run_dir = _fresh_run_dir(f"{args.robot}_{args.obs}")
+    lock = _lock_run_dir(run_dir)  # noqa: F841 (released when the process ends)
+    learner_start = _learner_counts(run_dir) if args.resume else {}
     record = (
         RunRecord.resume(run_dir, wall_start=time.monotonic())
         if args.resume
         else RunRecord(run_dir, wall_start=time.monotonic())
     )
+    # A session killed (-9) wrote no summary; its steps are in the learner's checkpoint.
+    record.count_earlier_steps(int(learner_start.get("env_steps", 0)))
     if record.env_steps >= steps:
         raise SystemExit(
             f"sac-ros: the run in {run_dir} already has {record.env_steps} environment steps; "
@@ -139,6 +185,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     for spec in nodes:
         if spec.name == "policy":
             spec.parameters.setdefault("stats_file", str(stats_files[spec.namespace]))
+    for path in stats_files.values():  # an earlier session's: never counted twice
+        path.unlink(missing_ok=True)
     (run_dir / "graph.txt").write_text(describe(nodes) + "\n")
 
     record.open_tensorboard()
@@ -180,6 +228,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         interrupted = True
         print("\nsac-ros: stopping (final checkpoint)...", file=sys.stderr)
     finally:
+        # A second Ctrl-C must not abort the ordered stop (and lose the final checkpoint).
+        signal.signal(signal.SIGINT, _already_stopping)
+        signal.signal(signal.SIGTERM, _already_stopping)
         bar.close()
         record.learner = dict(monitor.learner)
         monitor.destroy_node()
@@ -188,7 +239,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         record.close()
     bad_exit = {k: v for k, v in codes.items() if v not in (0, -2)}
     learner = _learner_counts(run_dir)
-    session = _session_counts(args, stats_files, learner)
+    session = _session_counts(args, stats_files, learner, learner_start)
     summary = record.write_summary(
         {
             **session,
@@ -296,7 +347,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     return main(
         ["train", "dclaw", "--sim", "mujoco", "--steps", str(DEMO_STEPS),
-         "--run-dir", args.run_dir or f"runs/demo_{time.strftime('%Y%m%d_%H%M%S')}"]
+         "--run-dir", args.run_dir or str(_fresh_run_dir("demo"))]
     )  # fmt: skip
 
 
@@ -388,6 +439,11 @@ def _check_run_dir(args: argparse.Namespace) -> None:
         args.usage_error(
             f"{run_dir} already holds a run: add --resume to continue it, or choose another "
             "--run-dir"
+        )
+    if not args.resume and run_dir is not None and run_dir.is_dir() and any(run_dir.iterdir()):
+        args.usage_error(
+            f"{run_dir} holds files of an earlier run that never saved a checkpoint: choose "
+            "another --run-dir, or delete it"
         )
 
 

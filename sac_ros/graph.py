@@ -81,6 +81,20 @@ def config_file(robot: str) -> str:
     return str(share_path("config", f"{robot}.yaml"))
 
 
+def _float_parameters(files: list[str]) -> set[tuple[str, str]]:
+    """(node, parameter) of every float-valued parameter in these parameter files and
+    config/learner.yaml: an override written as a whole number (``utd_ratio=2``) must
+    reach such a parameter as a float, or rclpy refuses it and the node stops."""
+    found: set[tuple[str, str]] = set()
+    for path in [*files, str(share_path("config", "learner.yaml"))]:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        for key, section in data.items():
+            values = (section or {}).get("ros__parameters", {}) or {}
+            node = str(key).rsplit("/", 1)[-1]
+            found |= {(node, k) for k, v in values.items() if isinstance(v, float)}
+    return found
+
+
 def _ns(namespace: str) -> str:
     ns = namespace.strip("/")
     return f"/{ns}" if ns else ""
@@ -129,6 +143,12 @@ def build_graph(
     # nodes' clocks must follow /clock for the readings' age to make sense.
     common = {"robot": robot, "use_sim_time": sim == "gazebo"}
     nodes: list[NodeSpec] = []
+    floats = _float_parameters(files) if extra else set()
+    extra = {
+        name: {k: float(v) if (name, k) in floats and type(v) is int else v
+               for k, v in values.items()}
+        for name, values in (extra or {}).items()
+    }  # fmt: skip
 
     def node(
         name: str, module: str, ns: str, role: str = "robot", nice: int = 0, **params: Any
@@ -142,7 +162,7 @@ def build_graph(
                 executable=module,
                 module=f"sac_ros.nodes.{module}",
                 namespace=ns,
-                parameters={**common, **params, **(extra or {}).get(name, {})},
+                parameters={**common, **params, **extra.get(name, {})},
                 params_files=files,
                 remappings=remap,
                 role=role,

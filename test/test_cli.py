@@ -79,6 +79,25 @@ def test_bad_arguments_are_refused(tmp_path, capsys):
     err = refusal(capsys, "train", "dclaw", "--sim", "none", "--robots", "2")
     assert "own serial port" in err and "robot.launch.py" in err
     assert not list(tmp_path.iterdir())
+    # A run that stopped before its first checkpoint left files: not mixed with a new one.
+    (tmp_path / "logs").mkdir()
+    err = refusal(capsys, "train", "dclaw", "--run-dir", str(tmp_path))
+    assert "never saved a checkpoint" in err
+
+
+def test_whole_numbers_set_on_float_parameters_arrive_as_floats():
+    """rclpy refuses an INTEGER for a DOUBLE parameter and the node stops: --set
+    learner.utd_ratio=2 must reach the learner as 2.0."""
+    from sac_ros.cli import _overrides
+    from sac_ros.graph import build_graph
+
+    extra = _overrides(["learner.utd_ratio=2", "learner.checkpoint_every=1",
+                        "policy.smoothing=0", "policy.send_batch=32"])  # fmt: skip
+    params = {n.name: n.parameters for n in build_graph("dclaw", "mujoco", extra=extra)}
+    assert params["learner"]["utd_ratio"] == 2.0 and type(params["learner"]["utd_ratio"]) is float
+    assert type(params["learner"]["checkpoint_every"]) is float
+    assert type(params["policy"]["smoothing"]) is float
+    assert params["policy"]["send_batch"] == 32 and type(params["policy"]["send_batch"]) is int
 
 
 @pytest.mark.ros
@@ -179,6 +198,8 @@ def test_ctrl_c_stops_two_robots_and_the_learner_with_a_final_checkpoint(tmp_pat
             time.sleep(0.5)
         stopped_at = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)  # impatient: a second Ctrl-C during the stop
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -195,3 +216,41 @@ def test_ctrl_c_stops_two_robots_and_the_learner_with_a_final_checkpoint(tmp_pat
     assert manifest["folder"]
     _, episodes = csv_rows(run / "metrics.csv")
     assert {r["robot"] for r in episodes} == {"/dclaw_0", "/dclaw_1"}
+    assert "already stopping" in err
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_resume_after_kill_9_counts_the_steps_the_checkpoint_holds(tmp_path):
+    """kill -9 of the whole command: no summary was written, but the learner's checkpoint
+    holds the steps taken. --steps stays the whole run's budget."""
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sac_ros.cli", "train", "dclaw", "--steps", "100000",
+         "--run-dir", str(run), "--quiet", *SMALL, "--set", "learner.checkpoint_every=1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "checkpoint" / "manifest.json").exists() or not _learner_steps(run):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no checkpoint with steps"
+            time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    assert not (run / "summary.json").exists()
+    time.sleep(3)  # the nodes stop on their own (parent death) and save once more
+    before = _learner_steps(run)
+    summary = train(run, before + 150, "--resume")
+    assert summary["env_steps"] >= before + 150
+    assert summary["env_steps"] < before + 150 + 2 * dclaw_valve.EPISODE_STEPS
+
+
+def _learner_steps(run: Path) -> int:
+    try:
+        folder = json.loads((run / "checkpoint" / "manifest.json").read_text())["folder"]
+        data = json.loads((run / "checkpoint" / folder / "learner.json").read_text())
+    except (OSError, ValueError, KeyError):
+        return 0
+    return int(data.get("learner", {}).get("env_steps", 0))

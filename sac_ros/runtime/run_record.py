@@ -83,6 +83,13 @@ class RunRecord:
         episodes = read_episodes(run_dir / METRICS_CSV)
         return cls(run_dir, episodes, wall_start=wall_start, previous=previous)
 
+    def count_earlier_steps(self, steps: int) -> None:
+        """The earlier sessions took at least ``steps`` environment steps (the learner's
+        checkpoint says so, where a killed session wrote no summary)."""
+        if steps > self.steps_before:
+            self.steps_before = steps
+            self.previous["env_steps"] = steps
+
     def add_episode(self, robot: str, values: list[float], wall: float) -> None:
         """One ``sac/episode`` message: [episode, return, length, success, version]."""
         episode, ret, length, success, version = (list(values) + [math.nan] * 5)[:5]
