@@ -78,27 +78,38 @@ class World:
         self.policy.publish(messages.byte_array(data))
 
 
-@pytest.mark.parametrize("tick", ["lockstep", "timer"])
-def test_hostile_input_is_rejected_and_targets_stay_safe(tmp_path, tick):
-    """Lockstep (simulation: the readings' stamps are the clock) and timer (hardware: the
-    readings must be fresh by the node's clock)."""
+def policy_in_a_world(
+    tmp_path, **params: object
+) -> tuple[GraphProcesses, SingleThreadedExecutor, rclpy.node.Node, World]:
+    """The pixel policy node as a process with ``params``, and this process as its world."""
     spec = next(
         n for n in build_graph("dclaw", "mujoco", "pixels", learner=False) if n.name == "policy"
     )
-    spec.parameters.update(
-        use_sim_time=False, max_sensor_age=0.5, episode_steps=1000, tick=tick, rate_hz=20.0
-    )
+    spec.parameters.update(use_sim_time=False, episode_steps=1000, **params)
     graph = GraphProcesses([spec], log_dir=tmp_path)
     rclpy.init()
     node = rclpy.create_node("world")
     ex = SingleThreadedExecutor()
     ex.add_node(node)
-    world = World(node)
+    return graph, ex, node, World(node)
+
+
+def spin_for(ex: SingleThreadedExecutor, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        ex.spin_once(timeout_sec=0.01)
+
+
+@pytest.mark.parametrize("tick", ["lockstep", "timer"])
+def test_hostile_input_is_rejected_and_targets_stay_safe(tmp_path, tick):
+    """Lockstep (simulation: the readings' stamps are the clock) and timer (hardware: the
+    readings must be fresh by the node's clock)."""
+    graph, ex, node, world = policy_in_a_world(
+        tmp_path, max_sensor_age=0.5, tick=tick, rate_hz=20.0
+    )
 
     def spin(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            ex.spin_once(timeout_sec=0.01)
+        spin_for(ex, seconds)
 
     graph.start()
     try:
@@ -167,17 +178,9 @@ def test_timer_mode_never_pairs_a_step_with_a_reward_from_before_its_action(tmp_
     from sac_ros.nodes.common import TRANSITION_QOS
     from sac_ros.runtime.wire import decode_transitions
 
-    spec = next(
-        n for n in build_graph("dclaw", "mujoco", "pixels", learner=False) if n.name == "policy"
+    graph, ex, node, world = policy_in_a_world(
+        tmp_path, max_sensor_age=2.0, tick="timer", rate_hz=5.0
     )
-    spec.parameters.update(use_sim_time=False, max_sensor_age=2.0, episode_steps=1000,
-                           tick="timer", rate_hz=5.0)  # fmt: skip
-    graph = GraphProcesses([spec], log_dir=tmp_path)
-    rclpy.init()
-    node = rclpy.create_node("world")
-    ex = SingleThreadedExecutor()
-    ex.add_node(node)
-    world = World(node)
     rewards: list[float] = []
     node.create_subscription(
         UInt8MultiArray, f"{NS}/sac/transitions",
@@ -220,9 +223,3 @@ def test_timer_mode_never_pairs_a_step_with_a_reward_from_before_its_action(tmp_
         rclpy.shutdown()
     assert rewards == [-3.0], rewards  # one step completed by it; the others skipped
     assert int(world.diag["rejected_inputs"]) >= 5, world.diag
-
-
-def spin_for(ex: SingleThreadedExecutor, seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        ex.spin_once(timeout_sec=0.01)

@@ -269,9 +269,11 @@ def test_an_imu_without_orientation_is_not_taken_for_level(rig):
     rig.running(STANDING)
     rig.imu_has_orientation = False
     rig.roll = 1.0  # the robot falls; the IMU cannot say so
-    rig.spin_until(lambda: rig.mode() == "fallen", 3, "a fall")
-    assert "no orientation" in rig.status.message, rig.describe()
-    rig.imu_has_orientation, rig.roll = True, 0.0
+    try:
+        rig.spin_until(lambda: rig.mode() == "fallen", 3, "a fall")
+        rig.spin_until(lambda: "no orientation" in rig.status.message, 3, "the reason")
+    finally:
+        rig.imu_has_orientation, rig.roll = True, 0.0
     rig.spin_until(lambda: "no orientation" not in rig.status.message, 8, "an oriented IMU")
     assert rig.call("reset_fall").success
     rig.spin_until(lambda: rig.mode() != "fallen", 3, "the fall latch cleared")

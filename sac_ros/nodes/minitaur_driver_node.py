@@ -243,12 +243,12 @@ class MinitaurDriverNode(Node):
         if msg.orientation_covariance[0] == -1.0:
             # sensor_msgs/Imu: this IMU has no orientation estimate. Its (identity)
             # quaternion would read as level forever: without one no fall can be seen.
-            self._reject("imu", "rejected_imu", ValueError(
+            self._reject("imu orientation", "rejected_imu", ValueError(
                 "the IMU gives no orientation (orientation_covariance[0] = -1): fall "
                 "detection needs one"))  # fmt: skip
             quat = np.full(4, np.nan)
         elif not np.all(np.isfinite(quat)):
-            self._reject("imu", "rejected_imu", ValueError("orientation holds NaN"))
+            self._reject("imu orientation", "rejected_imu", ValueError("orientation holds NaN"))
         self._imu, self._imu_at = quat, time.monotonic()  # an invalid one means a fall
 
     def _on_command(self, msg: Float64MultiArray) -> None:
