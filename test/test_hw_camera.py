@@ -238,6 +238,77 @@ def test_a_file_loops_without_a_failure(tmp_path):
     assert stats["file_loops"] == 2 and stats["failed_reads"] == 0 and stats["reconnects"] == 0
 
 
+def test_a_file_without_a_frame_count_loops_too(tmp_path):
+    """A raw MJPEG recording (JPEGs back to back, no container) and a still image: their
+    backends report no frame count, and their end is still an end, not a lost source."""
+    raw = tmp_path / "count.mjpeg"
+    raw.write_bytes(b"".join(cv2.imencode(".jpg", counting_image(k))[1].tobytes()
+                             for k in range(12)))  # fmt: skip
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), counting_image(5))
+    for path, expected, loops in ((raw, [k % 12 for k in range(30)], 2), (still, [5] * 30, 29)):
+        with CameraCapture(str(path), fps=100.0) as cam:
+            assert not cam.live
+            frames = [cam.read() for _ in range(30)]
+            stats = cam.stats()
+        assert all(f is not None for f in frames), (path.name, stats)
+        assert [number(f) for f in frames] == expected, path.name
+        assert stats["failed_reads"] == 0 and stats["reconnects"] == 0, (path.name, stats)
+        assert stats["file_loops"] == loops, (path.name, stats)
+
+
+class ThrowingCapture:
+    """OpenCV's own capture (a real cv2.VideoCapture inside), whose grab() or retrieve()
+    raises as a driver or a GStreamer element can (cv2.error), on the grabs numbered in
+    ``fail_on``. (A Python subclass of cv2.VideoCapture crashes OpenCV's wheel when it is
+    collected, so this wraps one.)"""
+
+    real = cv2.VideoCapture
+    calls = 0
+    fail_on: dict[int, str] = {}
+
+    def __init__(self, *args: object) -> None:
+        self._cap = self.real(*args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._cap, name)
+
+    def grab(self) -> bool:
+        ThrowingCapture.calls += 1
+        if self.fail_on.get(ThrowingCapture.calls) == "grab":
+            raise cv2.error("VIDIOC_DQBUF: No such device")
+        return self._cap.grab()
+
+    def retrieve(self, *args: object) -> tuple[bool, np.ndarray]:
+        if self.fail_on.get(ThrowingCapture.calls) == "retrieve":
+            raise cv2.error("could not decode the frame")
+        return self._cap.retrieve(*args)
+
+
+def test_an_exception_from_the_backend_is_a_failed_read_and_the_source_reopens(
+    tmp_path, monkeypatch
+):
+    path = tmp_path / "count.avi"
+    write_counting_video(path, frames=30)
+    monkeypatch.setattr(ThrowingCapture, "calls", 0)
+    monkeypatch.setattr(ThrowingCapture, "fail_on", {3: "grab", 6: "retrieve"})
+    monkeypatch.setattr(cv2, "VideoCapture", ThrowingCapture)
+    cam = CameraCapture(str(path), fps=100.0, backoff_initial_s=0.01, backoff_max_s=0.02)
+    cam.open()
+    frames, deadline = [], time.monotonic() + 5
+    while len(frames) < 8 and time.monotonic() < deadline:
+        frame = cam.read()  # never raises
+        if frame is not None:
+            frames.append(frame)
+        time.sleep(0.005)
+    stats = cam.stats()
+    cam.close()
+    assert len(frames) == 8, stats
+    assert stats["backend_errors"] == 2 and stats["failed_reads"] == 2, stats
+    assert stats["reconnects"] == 2 and "decode" in str(stats["last_backend_error"])
+    assert [number(f) for f in frames][:2] == [0, 1]  # then the reopened file from its start
+
+
 FRESH = 0.1  # s: three frame periods of a 30 fps stream (a backlog would be many)
 
 

@@ -19,6 +19,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
+from sac_ros.nodes.camera_node import CameraNode
+
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(120)]
 
 WIDTH, HEIGHT, FRAMES, FPS = 96, 64, 30, 30.0
@@ -199,3 +201,63 @@ def test_a_gstreamer_pipeline_without_gstreamer_stops_the_node_saying_why(probe)
     text = cam.log.read_text()
     assert "built without GStreamer" in text and "GStreamer: NO" in text, text
     assert "Traceback" not in text, text
+
+
+def test_an_unexpected_error_in_the_capture_thread_is_reported_and_capture_goes_on(
+    probe, tmp_path, monkeypatch
+):
+    """Anything the capture raises that the capture itself does not handle (here an OSError
+    from the backend's grab) is logged and an ERROR, the source is reopened, and frames
+    flow again: the capture thread never dies while /diagnostics goes on saying OK."""
+    video = tmp_path / "clip.avi"
+    write_video(video)
+    real, grabs = cv2.VideoCapture, [0]
+
+    class FaultyCapture:  # OpenCV's capture, whose 10th grab raises (wraps: see test_hw_camera)
+        def __init__(self, *args: object) -> None:
+            self._cap = real(*args)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._cap, name)
+
+        def grab(self) -> bool:
+            grabs[0] += 1
+            if grabs[0] == 10:
+                raise OSError(5, "Input/output error")
+            return self._cap.grab()
+
+    monkeypatch.setattr(cv2, "VideoCapture", FaultyCapture)
+    ns = f"/cam_inproc_{os.getpid()}"
+    rclpy.init(args=["--ros-args", "-r", f"__ns:={ns}", "-p", f"source:={video}",
+                     "-p", "fps:=60.0", "-p", "diagnostics_period:=0.1"])  # fmt: skip
+    node = CameraNode()  # in rclpy's default context (the probe has its own)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    images: list[Image] = []
+    statuses: list[DiagnosticStatus] = []
+    probe.node.create_subscription(Image, f"{ns}/camera/image_32x32", images.append,
+                                   qos_profile_sensor_data)  # fmt: skip
+    probe.node.create_subscription(
+        DiagnosticArray, "/diagnostics",
+        lambda m: statuses.extend(s for s in m.status if f"{ns}/camera" in s.name), 50,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while len(images) < 20 or not any(s.level == DiagnosticStatus.ERROR for s in statuses):
+            assert time.monotonic() < deadline, (len(images), [s.message for s in statuses])
+            executor.spin_once(timeout_sec=0.005)
+            probe.executor.spin_once(timeout_sec=0.005)
+        assert node._thread.is_alive() and node.capture_errors == 1
+        error = next(s for s in statuses if s.level == DiagnosticStatus.ERROR)
+        assert "capture failed: OSError" in error.message and "reopening" in error.message
+        count = len(images)
+        while len(images) < count + 10:  # frames flow again after the error
+            assert time.monotonic() < deadline, len(images)
+            executor.spin_once(timeout_sec=0.005)
+            probe.executor.spin_once(timeout_sec=0.005)
+        assert grabs[0] > 20
+    finally:
+        node.close()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown()

@@ -46,6 +46,22 @@ def test_image_roundtrip_and_rejections():
     short = Image(height=32, width=32, encoding="rgb8", step=96, data=b"\x00" * 100)
     with pytest.raises(ValueError, match="bytes"):
         messages.read_image(short)
+    with pytest.raises(ValueError, match="step"):
+        messages.read_image(Image(height=32, width=32, encoding="rgb8", step=95, data=b"\0" * 3040))
+    with pytest.raises(ValueError, match="uint8"):  # not cast: [0, 1] floats would be black
+        messages.image(np.full((32, 32, 3), 0.8))
+
+
+def test_image_with_padded_rows():
+    """sensor_msgs/Image allows step > width * 3 (rows aligned by a driver or a resizer)."""
+    px = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    padded = np.full((32, 100), 7, np.uint8)
+    padded[:, :96] = px.reshape(32, 96)
+    msg = Image(height=32, width=32, encoding="rgb8", step=100, data=padded.tobytes())
+    np.testing.assert_array_equal(messages.read_image(msg), px)
+    msg.data = padded.tobytes()[:-4]  # the last row without its padding: still short
+    with pytest.raises(ValueError, match="bytes"):
+        messages.read_image(msg)
 
 
 def test_arrays_and_rewards():

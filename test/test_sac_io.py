@@ -167,6 +167,24 @@ def test_policy_checks_observations():
         policy.act(good, latent=np.zeros(3))
 
 
+def test_policy_takes_image_views_with_any_strides():
+    """A camera frame turned BGR -> RGB with ``[..., ::-1]`` or flipped is a numpy view with
+    negative strides (torch.from_numpy refuses those); read-only arrays come from buffers."""
+    agent = SACAgent(PIX, 2, SACConfig(**SMALL))
+    policy = Policy.from_bytes(agent.policy_bytes(0))
+    bgr = pixel_obs(np.random.default_rng(0), 3)
+    read_only = bgr["image"].copy()
+    read_only.flags.writeable = False
+    for image in (bgr["image"][..., ::-1], bgr["image"][:, ::-1], read_only):
+        obs = {"image": image, "proprio": bgr["proprio"]}
+        copied = {"image": image.copy(), "proprio": bgr["proprio"]}
+        np.testing.assert_allclose(policy.act(obs, deterministic=True),
+                                   agent.act(copied, deterministic=True), atol=1e-5)  # fmt: skip
+        np.testing.assert_allclose(policy.act({k: v[0] for k, v in obs.items()}, True),
+                                   agent.act({k: v[0] for k, v in copied.items()}, True),
+                                   atol=1e-5)  # fmt: skip
+
+
 def test_policy_is_fast_at_batch_one():
     policy = Policy.from_bytes(SACAgent(ObsSpec.vector(17), 6, SACConfig()).policy_bytes(0))
     obs = np.random.default_rng(0).standard_normal(17).astype(np.float32)

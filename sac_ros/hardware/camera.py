@@ -28,7 +28,9 @@ delivery counts one. A delivery up to half a period into the following slot is j
 not a drop. Without a period (a live source at its own rate), a gap of more than 1.5 of
 the source's frame periods between two frames counts the frames that should have come in
 it. A source that is away (lost, reopening) counts one failed read, not the frames it
-missed meanwhile: ``reconnects`` and ``failed_reads`` tell of it.
+missed meanwhile: ``reconnects`` and ``failed_reads`` tell of it. A backend that raises
+(``cv2.error`` from a driver or a GStreamer element) is a failed read like any other, and
+is counted in ``backend_errors`` with the last message kept.
 
 Timestamps: a frame's ``stamp`` is the time ``grab()`` returned. OpenCV's
 ``CAP_PROP_POS_MSEC`` is no capture time on every backend: for a file it is the media
@@ -225,6 +227,8 @@ class CameraCapture:
         self.stale = 0
         self.file_loops = 0
         self.reconnects = 0
+        self.backend_errors = 0  # exceptions OpenCV raised (cv2.error), each a failed read
+        self.last_backend_error = ""
         self._ever_opened = False
 
     @property
@@ -233,7 +237,11 @@ class CameraCapture:
 
     # --- opening ----------------------------------------------------------------------
     def _try_open(self) -> bool:
-        cap = cv2.VideoCapture(self.target, self.api)
+        try:
+            cap = cv2.VideoCapture(self.target, self.api)
+        except cv2.error as exc:  # a backend that throws instead of failing to open
+            self._backend_error(exc)
+            return False
         if not cap.isOpened():
             cap.release()
             return False
@@ -323,7 +331,11 @@ class CameraCapture:
     def _grab(self) -> _Grab:
         assert self._cap is not None
         start = self._clock()
-        ok = self._cap.grab()
+        try:
+            ok = self._cap.grab()
+        except cv2.error as exc:  # a backend that throws: a failed read, the source reopens
+            self._backend_error(exc)
+            ok = False
         stamp = self._clock()
         return _Grab(bool(ok), stamp, time.time(), stamp - start)
 
@@ -365,9 +377,15 @@ class CameraCapture:
         return grab
 
     def _at_end(self) -> bool:
+        """A failed grab is the file's end: past its frame count, or, where the backend
+        knows no count (a raw MJPEG/H.264 stream file, a still image: it reports <= 0 or
+        garbage), after the file gave at least one frame since it was opened."""
         assert self._cap is not None
         count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
-        return count > 0 and self._cap.get(cv2.CAP_PROP_POS_FRAMES) >= count
+        position = self._cap.get(cv2.CAP_PROP_POS_FRAMES)
+        if not (math.isfinite(count) and count > 0):
+            return position > 0
+        return position >= count
 
     def _loop(self) -> bool:
         """Reopen a file that ended (its schedule goes on); False if it is gone."""
@@ -377,6 +395,10 @@ class CameraCapture:
         self.file_loops += 1
         return True
 
+    def _backend_error(self, exc: Exception) -> None:
+        self.backend_errors += 1
+        self.last_backend_error = " ".join(str(exc).split())[:200]
+
     def _failed(self, now: float) -> None:
         self.failed_reads += 1
         self.dropped += 1
@@ -385,7 +407,11 @@ class CameraCapture:
 
     def _deliver(self, grab: _Grab) -> Frame | None:
         assert self._cap is not None
-        ok, image = self._cap.retrieve()
+        try:
+            ok, image = self._cap.retrieve()
+        except cv2.error as exc:
+            self._backend_error(exc)
+            ok, image = False, None
         if not ok or image is None or image.size == 0:
             return self._failed(grab.stamp)
         rgb = square_rgb(apply_crop(image, self.crop), self.size)
@@ -426,6 +452,8 @@ class CameraCapture:
             "stale": self.stale,
             "file_loops": self.file_loops,
             "reconnects": self.reconnects,
+            "backend_errors": self.backend_errors,
+            "last_backend_error": self.last_backend_error,
             "fps": self._fps_ema,
             "nominal_fps": None if self._source_period is None else 1.0 / self._source_period,
         }

@@ -23,7 +23,10 @@ an error saying so (exit status 1).
 source's), ``fps_limit``, ``live``, ``frames``, ``published``, ``dropped`` (frames due and
 not delivered: failed reads, delivery slots missed), ``skipped`` (live frames passed over
 on purpose to keep to ``fps``), ``stale`` (frames found waiting in a buffer and discarded
-for a fresh one), ``failed_reads``, ``file_loops``, ``reconnects``.
+for a fresh one), ``failed_reads``, ``file_loops``, ``reconnects``, ``backend_errors``
+(exceptions OpenCV raised, each a failed read) with ``last_backend_error``, and
+``capture_errors``: any other exception in the capture thread is logged, reported as an
+ERROR and the source reopened; the thread never dies silently.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class CameraNode(Node):
             self.get_logger().fatal(str(exc))
             raise
         self.published = 0
+        self.capture_errors = 0
         self.pub = self.create_publisher(Image, "camera/image_32x32", SENSOR_QOS)
         self.diag = Diagnostics(self, "camera", hardware_id=f"camera:{self.source}",
                                 period=diag_period)  # fmt: skip
@@ -103,6 +107,14 @@ class CameraNode(Node):
             except ValueError as exc:  # a crop outside the frame: a configuration error
                 self.diag.problem("frame", ERROR, f"bad frame: {exc}", hold=5.0)
                 log.error(f"bad frame: {exc}", throttle_duration_sec=5.0)
+                self._stop.wait(0.5)
+                continue
+            except Exception as exc:  # anything else: the thread must not die silently
+                self.capture_errors += 1
+                what = f"capture failed: {type(exc).__name__}: {exc}"
+                self.diag.problem("capture", ERROR, f"{what}; reopening the source", hold=5.0)
+                log.error(f"{what}; reopening the source", throttle_duration_sec=5.0)
+                self.capture.close()  # the next read reopens it
                 self._stop.wait(0.5)
                 continue
             now = time.monotonic()
@@ -137,6 +149,7 @@ class CameraNode(Node):
         fps = values.get("fps")
         values["fps"] = None if fps is None else round(float(fps), 2)
         values["published"] = self.published
+        values["capture_errors"] = self.capture_errors
         values["fps_limit"] = self.fps
         return values
 

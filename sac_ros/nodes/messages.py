@@ -93,22 +93,27 @@ def joint_state(
 
 
 def read_image(msg: Image, shape: tuple[int, int, int] = (32, 32, 3)) -> np.ndarray:
-    """An rgb8 image of exactly ``shape`` as a uint8 array (copy)."""
+    """An rgb8 image of exactly ``shape`` as a uint8 array (copy). Rows may be padded
+    (``step`` > width * 3, as sensor_msgs/Image allows); the padding is dropped."""
     h, w, c = shape
     if msg.encoding != "rgb8":
         raise ValueError(f"image encoding is {msg.encoding!r}, expected 'rgb8'")
     if (msg.height, msg.width) != (h, w):
         raise ValueError(f"image is {msg.width}x{msg.height}, expected {w}x{h}")
-    if msg.step != w * c:
-        raise ValueError(f"image row step is {msg.step}, expected {w * c}")
+    step = int(msg.step)
+    if step < w * c:
+        raise ValueError(f"image row step is {step}, expected at least {w * c}")
     data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
-    if data.size != h * w * c:
-        raise ValueError(f"image has {data.size} bytes, expected {h * w * c}")
-    return data.reshape(shape).copy()
+    if data.size != h * step:
+        raise ValueError(f"image has {data.size} bytes, expected {h * step} ({h} rows of {step})")
+    return data.reshape(h, step)[:, : w * c].reshape(shape).copy()
 
 
 def image(pixels: np.ndarray, frame_id: str = dclaw.CAMERA_FRAME) -> Image:
-    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8:  # a float image in [0, 1] would be cast to black
+        raise ValueError(f"expected a uint8 image, got {pixels.dtype}")
+    pixels = np.ascontiguousarray(pixels)
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) image, got {pixels.shape}")
     msg = Image()

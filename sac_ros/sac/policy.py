@@ -76,8 +76,11 @@ class Policy:
     def _mean_log_std(self, obs: RawObs) -> tuple[np.ndarray, np.ndarray]:
         if self._encoder is not None:
             assert isinstance(obs, dict)
+            # torch.from_numpy refuses negative strides (an image turned BGR -> RGB with
+            # [..., ::-1], or flipped) and warns on read-only arrays: a copy then (3 KB).
+            image = np.require(obs[IMAGE_KEY], requirements=("C", "W"))
             with torch.inference_mode():
-                features = self._encoder(torch.from_numpy(obs[IMAGE_KEY]))[0].numpy()
+                features = self._encoder(torch.from_numpy(image))[0].numpy()
             x = np.concatenate([features, obs[PROPRIO_KEY]], axis=1)
         else:
             assert isinstance(obs, np.ndarray)
