@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sac_ros.robots import dclaw
+from sac_ros.robots import dclaw, minitaur
 from sac_ros.runtime.delivery import Outbox
 from sac_ros.runtime.policy_runner import Phase, PolicyRunner, RewardInfo, Snapshot
 from sac_ros.runtime.task_io import DClawValveIO, make_task_io
 from sac_ros.sac import ObsSpec, Policy, SACAgent, SACConfig, SmoothedNoise
-from sac_ros.tasks import dclaw_valve
+from sac_ros.tasks import dclaw_valve, minitaur_walk
 
 IO = DClawValveIO(pixels=False)
 
@@ -192,3 +192,31 @@ def test_a_lost_reward_then_an_early_one_keeps_the_loop_going():
     runner.step(_snap(0.2), None)
     assert runner.awaiting_rewards == 0
     assert [t.reward for _, t in runner.outbox.take(10)] == [-2.0]
+
+
+def _minitaur_snap(t: float, q: np.ndarray, roll: float = 0.0) -> Snapshot:
+    imu = np.r_[np.cos(roll / 2), np.sin(roll / 2), 0.0, 0.0, 0.1 * t, 0.0, 0.0]
+    return Snapshot(t, q, np.zeros(8), {"imu": imu})
+
+
+def test_minitaur_history_after_a_skipped_step_records_the_hold():
+    """The step whose reward never came (hardware): the robot held where it was instead of
+    acting, so the next state says so (that reading and the hold), as the gym env would
+    after an action that holds still."""
+    io = make_task_io("minitaur")
+    runner = PolicyRunner(io, Outbox("s", 10), episode_steps=50, rng=np.random.default_rng(0))
+    stand = minitaur.standing_motor_angles()
+    runner.step(_minitaur_snap(0.0, stand), None)
+    held_at = stand + 0.05
+    skipped = _minitaur_snap(0.02, held_at, roll=0.1)
+    hold = runner.skip(skipped)
+    # Rejected after its observation went in (e.g. a bad action): not counted twice.
+    runner.skip(skipped)
+    state = runner.step(_minitaur_snap(0.04, held_at), None).transition  # a new chain
+    assert state is None
+    state = io.history.state()
+    o_skipped = minitaur_walk.imu_observation(held_at, skipped.extras["imu"][:4],
+                                              skipped.extras["imu"][4:])  # fmt: skip
+    np.testing.assert_allclose(state[12:24], o_skipped)  # o_{t-1}: the skipped reading
+    np.testing.assert_allclose(state[24:36], state[36:48])  # o_{t-2}: the first, once
+    np.testing.assert_allclose(state[72:80], minitaur.motors_to_action(hold))  # a_{t-1}

@@ -167,8 +167,8 @@ def test_minitaur_env_acts_and_is_judged_as_the_policy_and_reward_nodes_do():
         _, reward, terminated, _, _ = env.step(action)
         assert np.all(np.abs(command - here) <= minitaur.LIMITS.max_velocity * env.sim.dt + 1e-9)
         expected = judge.compute(env.sim.time, *env.sim.base_pose())
-        if t >= 2:  # once both have seen three commands
-            assert reward == pytest.approx(expected.reward, rel=1e-9, abs=1e-9), t
+        # From the first step on: before three commands, both count the standing pose.
+        assert reward == pytest.approx(expected.reward, rel=1e-9, abs=1e-9), t
         assert terminated == expected.terminated
         if terminated:
             break

@@ -162,13 +162,16 @@ class RewardNode(Node):
             self.walk_task = MinitaurWalkReward()
             self._upright = False
             self._confirmed = threading.Event()
-            self.create_subscription(PoseStamped, "mocap/pose", self._on_pose, sensor_qos)
+            # Commands first: rclpy's executor runs the ready callbacks of one wait in the
+            # order their subscriptions were created, so the command of a step is counted
+            # before the pose that follows it when both came in at once.
             self.create_subscription(
                 Float64MultiArray,
                 "joint_position_controller/commands",
                 self._on_command,
                 COMMAND_QOS,
             )
+            self.create_subscription(PoseStamped, "mocap/pose", self._on_pose, sensor_qos)
             self.create_service(Trigger, "sac/reset_done", self._on_reset_done)
             self.place_client = self.create_client(Trigger, "sim/place_upright")
         else:

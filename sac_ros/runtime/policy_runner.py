@@ -73,6 +73,8 @@ class TaskIO(Protocol):
 
     def reset(self) -> None: ...
 
+    def held(self, snap: Snapshot, targets: np.ndarray) -> None: ...
+
 
 class Phase(enum.Enum):
     WAITING = "waiting"  # before the first episode starts
@@ -181,7 +183,10 @@ class PolicyRunner:
             self._pending = None
             self.discarded_transitions += 1
         if snap is not None and np.all(np.isfinite(snap.positions)):
-            return self.hold(snap)
+            targets = self.hold(snap)
+            if self.phase is Phase.RUNNING:
+                self.io.held(snap, targets)  # a stateful task records the hold
+            return targets
         return self._last_targets  # nothing trustworthy to hold to: repeat the last target
 
     def step(self, snap: Snapshot, reward: RewardInfo | None) -> StepResult:

@@ -49,9 +49,9 @@ class MinitaurWalkReward:
         previous, self._previous = self._previous, (stamp, position)
         if previous is None or stamp <= previous[0]:
             return None
-        actions = list(self._actions) or [np.zeros(minitaur_walk.ACTION_DIM)]
-        while len(actions) < 3:
-            actions.insert(0, actions[0])  # before three commands: repeat the oldest
+        actions = list(self._actions)
+        while len(actions) < 3:  # before three commands: the standing pose (action 0),
+            actions.insert(0, np.zeros(minitaur_walk.ACTION_DIM))  # as the gym env counts
         _, pitch = minitaur_walk.roll_pitch(quat)
         value, _terms = minitaur_walk.reward(
             previous[1], position, previous[0], stamp, np.stack(actions), pitch, self.dt

@@ -60,6 +60,9 @@ class DClawValveIO:
     def reset(self) -> None:
         """Stateless: nothing to clear between episodes."""
 
+    def held(self, snap: Snapshot, targets: np.ndarray) -> None:
+        """Stateless: a skipped step leaves nothing to record."""
+
 
 class MinitaurWalkIO:
     """The paper's Minitaur state: current and past five observations and actions.
@@ -80,20 +83,38 @@ class MinitaurWalkIO:
         self.safe_pose = minitaur.standing_motor_angles()
         self.history = minitaur_walk.History()
         self._last_action: np.ndarray | None = None
+        self._stamp: float | None = None  # of the reading last put into the history
 
     def observation(self, snap: Snapshot) -> Observation:
         imu = snap.extras["imu"]
         o = minitaur_walk.imu_observation(snap.positions, imu[:4], imu[4:7])
         if self._last_action is None:
-            return self.history.reset(o).astype(np.float32)
-        return self.history.push(self._last_action, o).astype(np.float32)
+            state = self.history.reset(o)
+        elif snap.stamp == self._stamp:  # asked again for the same reading
+            state = self.history.state()
+        else:
+            state = self.history.push(self._last_action, o)
+        self._stamp = snap.stamp
+        return state.astype(np.float32)
 
     def targets(self, action: np.ndarray, snap: Snapshot) -> np.ndarray:
         self._last_action = np.asarray(action, dtype=np.float64)
         return minitaur_walk.action_to_targets(action, snap.positions, self.dt)
 
+    def held(self, snap: Snapshot, targets: np.ndarray) -> None:
+        """A skipped step: the robot holds ``targets`` instead of acting. The history
+        records the reading (if good) and the hold, so it stays one entry per period."""
+        if self._last_action is None:
+            return
+        try:
+            self.observation(snap)
+        except ValueError:
+            pass  # a bad reading: the history misses it
+        self._last_action = np.clip(minitaur.motors_to_action(targets), -1.0, 1.0)
+
     def reset(self) -> None:
         self._last_action = None
+        self._stamp = None
 
 
 TaskIO = DClawValveIO | MinitaurWalkIO
