@@ -30,7 +30,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sac_ros.graph import OBS, ROBOTS, SIMS, build_graph, describe, robot_namespaces
+import yaml
+
+from sac_ros.graph import (
+    OBS,
+    ROBOTS,
+    SIMS,
+    NodeSpec,
+    build_graph,
+    describe,
+    robot_namespaces,
+)
 
 DEFAULT_STEPS = {"dclaw": 20_000, "minitaur": 100_000}
 CHECKPOINT_MANIFEST = Path("checkpoint") / "manifest.json"  # the learner's, once it saved
@@ -38,6 +48,11 @@ DEMO_STEPS = 50_000  # about 8 minutes on a 2-core machine at ~110 steps/s (UTD 
 
 
 def _parse_value(text: str) -> Any:
+    if text.strip().startswith("["):  # a list, e.g. [64,64]
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise SystemExit(f"--set value {text!r} is not a YAML list: {err}") from None
     for cast in (int, float):
         try:
             return cast(text)
@@ -180,8 +195,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.robot, args.sim, args.obs, namespaces=namespaces, resume=args.resume,
         run_dir=str(run_dir), seed=args.seed, params_file=args.params_file, extra=extra,
     )  # fmt: skip
-    if args.sim == "gazebo":
-        raise SystemExit("sim=gazebo needs ROS 2 launch: ros2 launch sac_ros dclaw.launch.py")
     for spec in nodes:
         if spec.name == "policy":
             spec.parameters.setdefault("stats_file", str(stats_files[spec.namespace]))
@@ -291,6 +304,8 @@ class _Video:
             h, w = frame.shape[:2]
             fourcc = cv2.VideoWriter_fourcc(*"mp4v")
             self.writer = cv2.VideoWriter(self.path, fourcc, self.fps, (w, h))
+            if not self.writer.isOpened():
+                raise SystemExit(f"sac-ros eval: cannot write the video {self.path}")
         self.writer.write(frame[:, :, ::-1])
 
     def close(self) -> None:
@@ -310,8 +325,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
         ("dclaw", "pixels"): "SacRos/DClawValvePixels-v0",
         ("minitaur", "state"): "SacRos/MinitaurWalk-v0",
     }[(args.robot, args.obs)]
-    agent = SACAgent.load_checkpoint(_resolve_checkpoint(Path(args.checkpoint)), device="cpu")
+    from sac_ros.sac.spec import ObsSpec
+
+    try:
+        agent = SACAgent.load_checkpoint(_resolve_checkpoint(Path(args.checkpoint)), device="cpu")
+    except (OSError, ValueError, KeyError) as err:
+        raise SystemExit(f"sac-ros eval: cannot load {args.checkpoint}: {err}") from None
     env = gymnasium.make(env_id, render_mode="rgb_array" if args.video else None)
+    wanted = (ObsSpec.from_space(env.observation_space), int(env.action_space.shape[0]))
+    if (agent.spec, agent.action_dim) != wanted:
+        raise SystemExit(
+            f"sac-ros eval: {args.checkpoint} holds a policy for observations {agent.spec} "
+            f"and {agent.action_dim} actions, not {env_id}'s {wanted[0]} and {wanted[1]} "
+            "(another robot, or --obs pixels?)"
+        )
     # One frame per control step, played back in real time.
     video = _Video(args.video, float(env.metadata["render_fps"])) if args.video else None
     successes, errors, returns = [], [], []
@@ -428,8 +455,48 @@ def _check_robots(args: argparse.Namespace) -> None:
         )
 
 
+def _check_graph(args: argparse.Namespace, **kwargs: Any) -> list[NodeSpec]:
+    """build_graph's refusals (sim and obs combinations...) as usage errors."""
+    try:
+        return build_graph(
+            args.robot, args.sim, args.obs,
+            namespaces=robot_namespaces(args.robot, args.robots), **kwargs,
+        )  # fmt: skip
+    except ValueError as err:
+        args.usage_error(str(err))
+        raise  # usage_error exits
+
+
+def _check_train(args: argparse.Namespace) -> None:
+    """Everything train can check before it creates or locks the run directory."""
+    if args.sim == "gazebo":
+        args.usage_error(
+            f"--sim gazebo needs ROS 2 launch: ros2 launch sac_ros {args.robot}.launch.py "
+            "sim:=gazebo"
+        )
+    # Each robot's nodes get seed + 1000 i; the nodes accept seeds in [0, 2**31).
+    top = 2**31 - 1000 * (args.robots - 1)
+    if not 0 <= args.seed < top:
+        args.usage_error(f"--seed must be in [0, {top}), got {args.seed}")
+    if args.params_file is not None and not Path(args.params_file).is_file():
+        args.usage_error(f"--params-file {args.params_file}: no such file")
+    try:
+        extra = _overrides(args.set)
+    except SystemExit as err:
+        args.usage_error(str(err))
+    nodes = _check_graph(args, params_file=args.params_file, extra=extra)
+    unknown = sorted(set(extra) - {n.name for n in nodes})
+    if unknown:
+        args.usage_error(
+            f"--set names no node of this graph: {', '.join(unknown)} (its nodes: "
+            f"{', '.join(dict.fromkeys(n.name for n in nodes))})"
+        )
+
+
 def _check_run_dir(args: argparse.Namespace) -> None:
     run_dir = Path(args.run_dir) if args.run_dir else None
+    if run_dir is not None and run_dir.exists() and not run_dir.is_dir():
+        args.usage_error(f"--run-dir {run_dir} is a file, not a directory")
     has_checkpoint = run_dir is not None and (run_dir / CHECKPOINT_MANIFEST).exists()
     if args.resume and run_dir is None:
         args.usage_error("--resume needs --run-dir D, the directory of the run to continue")
@@ -440,7 +507,13 @@ def _check_run_dir(args: argparse.Namespace) -> None:
             f"{run_dir} already holds a run: add --resume to continue it, or choose another "
             "--run-dir"
         )
-    if not args.resume and run_dir is not None and run_dir.is_dir() and any(run_dir.iterdir()):
+    # A session refused or stopped before it wrote anything leaves only its .lock.
+    leftovers = (
+        run_dir is not None
+        and run_dir.is_dir()
+        and any(p.name != ".lock" for p in run_dir.iterdir())
+    )
+    if not args.resume and leftovers:
         args.usage_error(
             f"{run_dir} holds files of an earlier run that never saved a checkpoint: choose "
             "another --run-dir, or delete it"
@@ -454,7 +527,10 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(args, "robots"):
         _check_robots(args)
     if args.command == "train":
+        _check_train(args)
         _check_run_dir(args)
+    if args.command == "graph":
+        _check_graph(args)
     return int(args.func(args))
 
 

@@ -8,7 +8,7 @@ with ``python -m``), so the two cannot drift apart. No rclpy here.
 
 - ``mujoco``: embedded MuJoCo in lockstep (the default of ``sac-ros``);
 - ``gazebo``: gz sim with gz_ros2_control; the Gazebo processes come from ros_gz
-  packages and are started by the launch files only (see launch/gazebo.launch.py);
+  packages and are started by the launch files only (see launch/_sac_ros_gazebo.py);
 - ``none``: real hardware: the project's drivers on the robot's ports;
 - ``emulated``: the real D'Claw driver against the Dynamixel emulator with MuJoCo
   behind it (hardware-in-the-loop without the robot).
@@ -73,8 +73,24 @@ def _param_text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_param_text(v) for v in value) + "]"
     if isinstance(value, str):
-        return value if value else "''"
+        # rcl reads a -p value as YAML: a string it would read as something else (a
+        # number, a bool, '', a date...: run_dir 2024) goes single-quoted.
+        return value if _reads_as(value) else "'" + value.replace("'", "''") + "'"
     return repr(value)
+
+
+def _reads_as(text: str) -> bool:
+    """True when YAML reads ``text`` back as this very string (and no number: rcl also
+    reads 1e-3 as a float)."""
+    try:
+        float(text)
+        return False
+    except ValueError:
+        pass
+    try:
+        return yaml.safe_load(text) == text
+    except yaml.YAMLError:
+        return False
 
 
 def config_file(robot: str) -> str:
@@ -143,12 +159,8 @@ def build_graph(
     # nodes' clocks must follow /clock for the readings' age to make sense.
     common = {"robot": robot, "use_sim_time": sim == "gazebo"}
     nodes: list[NodeSpec] = []
+    extra = extra or {}
     floats = _float_parameters(files) if extra else set()
-    extra = {
-        name: {k: float(v) if (name, k) in floats and type(v) is int else v
-               for k, v in values.items()}
-        for name, values in (extra or {}).items()
-    }  # fmt: skip
 
     def node(
         name: str, module: str, ns: str, role: str = "robot", nice: int = 0, **params: Any
@@ -156,13 +168,20 @@ def build_graph(
         # Each simulated robot keeps its own clock: several lockstep simulators must not
         # share /clock, or one robot's time would jump with another's.
         remap = [("/clock", f"{ns}/clock")] if lockstep and role == "robot" and ns else []
+        # A whole number for a float parameter (of the files, or one the graph sets as a
+        # float) goes as a float: rclpy refuses an INTEGER for a DOUBLE and the node stops.
+        mine = {
+            k: float(v) if type(v) is int and ((name, k) in floats or type(params.get(k)) is float)
+            else v
+            for k, v in extra.get(name, {}).items()
+        }  # fmt: skip
         nodes.append(
             NodeSpec(
                 name=name,
                 executable=module,
                 module=f"sac_ros.nodes.{module}",
                 namespace=ns,
-                parameters={**common, **params, **extra.get(name, {})},
+                parameters={**common, **params, **mine},
                 params_files=files,
                 remappings=remap,
                 role=role,

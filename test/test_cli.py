@@ -85,6 +85,49 @@ def test_bad_arguments_are_refused(tmp_path, capsys):
     assert "never saved a checkpoint" in err
 
 
+def test_graph_refusals_are_usage_errors_before_the_run_dir_is_made(tmp_path, capsys):
+    """A bad combination or value is refused with a message (no traceback), and leaves no
+    run directory (or .lock) that would make the corrected command refuse the same one."""
+    run = tmp_path / "run"
+    for args, message in [
+        (("graph", "minitaur", "--sim", "emulated"), "Dynamixel bus only"),
+        (("train", "dclaw", "--sim", "emulated", "--obs", "pixels"), "no camera"),
+        (("train", "dclaw", "--sim", "gazebo"), "ros2 launch sac_ros dclaw.launch.py"),
+        (("train", "dclaw", "--params-file", str(tmp_path / "none.yaml")), "no such file"),
+        (("train", "dclaw", "--set", "polcy.smoothing=0.5"), "names no node of this graph"),
+        (("train", "dclaw", "--set", "policy"), "NODE.PARAM=VALUE"),
+        (("train", "dclaw", "--seed", "-1"), "--seed must be in"),
+    ]:
+        extra = ("--run-dir", str(run)) if args[0] == "train" else ()
+        assert message in refusal(capsys, *args, *extra), args
+        assert not run.exists(), args
+    file = tmp_path / "file"
+    file.touch()
+    assert "not a directory" in refusal(capsys, "train", "dclaw", "--run-dir", str(file))
+    # A session that stopped before it wrote anything leaves only its lock: not a run.
+    run.mkdir()
+    (run / ".lock").touch()
+    from sac_ros.cli import _check_run_dir, build_parser
+
+    _check_run_dir(build_parser().parse_args(["train", "dclaw", "--run-dir", str(run)]))
+
+
+def test_eval_refuses_a_missing_or_foreign_checkpoint_and_an_unwritable_video(tmp_path):
+    from sac_ros.sac import ObsSpec, SACAgent, SACConfig
+
+    out = sac_ros("eval", "dclaw", "--checkpoint", str(tmp_path / "none"), timeout=120)
+    assert out.returncode == 1 and "cannot load" in out.stderr and "Traceback" not in out.stderr
+    SACAgent(ObsSpec.vector(5), 2, SACConfig(hidden=(8, 8))).save_checkpoint(tmp_path / "a")
+    out = sac_ros("eval", "dclaw", "--checkpoint", str(tmp_path / "a"), timeout=120)
+    assert out.returncode == 1 and "holds a policy for" in out.stderr, out.stderr
+    env = DClawValveEnv()
+    spec, n = ObsSpec.from_space(env.observation_space), env.action_space.shape[0]
+    SACAgent(spec, n, SACConfig(hidden=(8, 8))).save_checkpoint(tmp_path / "b")
+    out = sac_ros("eval", "dclaw", "--checkpoint", str(tmp_path / "b"), "--episodes", "1",
+                  "--video", str(tmp_path / "no" / "dir" / "x.mp4"), timeout=120)  # fmt: skip
+    assert out.returncode == 1 and "cannot write the video" in out.stderr, out.stderr
+
+
 def test_whole_numbers_set_on_float_parameters_arrive_as_floats():
     """rclpy refuses an INTEGER for a DOUBLE parameter and the node stops: --set
     learner.utd_ratio=2 must reach the learner as 2.0."""
@@ -98,6 +141,40 @@ def test_whole_numbers_set_on_float_parameters_arrive_as_floats():
     assert type(params["learner"]["checkpoint_every"]) is float
     assert type(params["policy"]["smoothing"]) is float
     assert params["policy"]["send_batch"] == 32 and type(params["policy"]["send_batch"]) is int
+    # Float parameters the graph itself sets, and ones the files give only as defaults.
+    extra = _overrides(["policy.max_learner_backlog=3", "policy.drain_timeout=5",
+                        "mujoco_sim.control_rate_hz=20"])  # fmt: skip
+    for robot in ("dclaw", "minitaur"):
+        params = {n.name: n.parameters for n in build_graph(robot, "mujoco", extra=extra)}
+        for node, key in [("policy", "max_learner_backlog"), ("policy", "drain_timeout"),
+                          ("mujoco_sim", "control_rate_hz")]:  # fmt: skip
+            assert type(params[node][key]) is float, (robot, node, key)
+
+
+@pytest.mark.ros
+def test_string_parameters_reach_the_node_as_strings():
+    """rcl reads each -p value as YAML: a run directory named 2024 must reach the learner
+    as the string "2024", or rclpy refuses it and the learner stops."""
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.node import Node
+
+    from sac_ros.graph import build_graph
+
+    texts = ["2024", "true", "1e-3", "", "it's", "null", "runs/x", "~"]
+    (spec,) = [n for n in build_graph("dclaw", run_dir="2024") if n.name == "learner"]
+    spec.parameters.update({f"text_{i}": t for i, t in enumerate(texts)}, texts=texts)
+    context = Context()
+    rclpy.init(args=["sac_ros_test", *spec.ros_args()], context=context)
+    try:
+        node = Node("learner", context=context)
+        assert node.declare_parameter("run_dir", "").value == "2024"
+        for i, text in enumerate(texts):
+            assert node.declare_parameter(f"text_{i}", "x").value == text
+        assert node.declare_parameter("texts", ["x"]).value == texts
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
 
 
 @pytest.mark.ros

@@ -222,6 +222,16 @@ def test_gazebo_urdf_points_the_plugin_at_the_files_and_namespace(robot):
         assert gz.CAMERA_LINK in {g.get("reference") for g in root_ns.findall("gazebo")}
 
 
+def test_minitaur_is_spawned_and_placed_upright_above_its_standing_height():
+    """The reset holds the standing pose: placed lower, the feet start inside the floor."""
+    from sac_ros.nodes.gazebo_adapter_node import STANDING_HEIGHT
+
+    stand = ET.parse(model_path("minitaur", "mjcf")).getroot().find("keyframe/key[@name='stand']")
+    base_z = float(stand.get("qpos").split()[2])
+    assert base_z < gz.SPAWN_Z["minitaur"] <= base_z + 0.05
+    assert STANDING_HEIGHT == gz.SPAWN_Z["minitaur"]
+
+
 def test_spawner_arguments_and_gz_command_line():
     valve = next(c for c in gz.CONTROLLERS["dclaw"] if c.name == "valve_position_controller")
     args = gz.spawner_arguments("dclaw", "/dclaw", valve)
@@ -484,6 +494,6 @@ def test_gazebo_adapter_drives_gazebos_side(robot, tmp_path):
         assert list(request.deactivate_controllers) == []
         assert rig.values(robot)["valve_controller_active"] == "True"
     else:
-        assert request.entity.name == "minitaur" and request.pose.position.z == 0.2
+        assert request.entity.name == "minitaur" and request.pose.position.z == 0.25
     assert rig.values(robot)["gazebo_calls"] == "1"
     assert rig.values(robot)["gazebo_calls_failed"] == "0"

@@ -36,6 +36,10 @@ from std_srvs.srv import SetBool, Trigger
 
 from sac_ros.nodes.common import ERROR, WARN, Diagnostics, declare, spin_node
 
+# Base height (m) of a Minitaur placed upright: the launch file's spawn height, a little
+# above the 0.229 m it stands at in the standing pose the policy holds during a reset.
+STANDING_HEIGHT = 0.25
+
 
 def interface(module: str, name: str) -> Any | None:
     """A ROS interface type, or None where its package is not installed."""
@@ -54,8 +58,9 @@ class GazeboAdapterNode(Node):
         )
         self.entity = declare(self, "entity", self.robot, "Name of the robot's model in Gazebo")
         self.height = declare(
-            self, "standing_height", 0.2, "Base height when placed upright (m)", lo=0.0, hi=2.0
-        )
+            self, "standing_height", STANDING_HEIGHT, "Base height when placed upright (m)",
+            lo=0.0, hi=2.0,
+        )  # fmt: skip
         self.timeout = declare(
             self, "service_timeout", 5.0, "Wait this long for Gazebo's side to answer (s)",
             lo=0.05, hi=60.0,
