@@ -9,6 +9,8 @@ this process with the graph's own parameters.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -211,3 +213,50 @@ def test_a_misspelt_mode_is_refused_at_start(module, parameter, value, refusal):
            "--ros-args", "-p", f"{parameter}:={value}"]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and refusal in out.stdout + out.stderr, out
+
+
+def test_whole_numbers_reach_float_parameters_as_floats(tmp_path):
+    """``-p max_sensor_age:=1`` or ``1`` in a params file: rclpy would refuse an INTEGER for
+    a DOUBLE and the node would stop at start. They arrive as floats; an integer parameter
+    stays an integer, and a float parameter given a text is still refused."""
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.exceptions import InvalidParameterTypeException
+
+    from sac_ros.nodes.common import declare
+
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    control_rate_hz: 20\n    from_file: 3\n")
+    context = Context()
+    rclpy.init(context=context, args=["--ros-args", "--params-file", str(params),
+                                      "-p", "stall_timeout:=1", "-p", "from_cli:=2",
+                                      "-p", "count:=7", "-p", "text:=abc"])  # fmt: skip
+    try:
+        node = Node("probe_params", context=context)
+        for name, expected in (("from_cli", 2.0), ("from_file", 3.0)):
+            value = declare(node, name, 0.5, "a float", lo=0.0, hi=10.0)
+            assert value == expected and type(value) is float, (name, value)
+        assert declare(node, "count", 1, "an int", lo=0, hi=10) == 7
+        with pytest.raises(InvalidParameterTypeException):
+            declare(node, "text", 0.5, "a float")
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    # A real node process given whole numbers for two float parameters runs.
+    cmd = [sys.executable, "-m", "sac_ros.nodes.mujoco_sim_node", "--ros-args",
+           "-r", f"__ns:=/whole_numbers_{os.getpid()}", "-p", "stall_timeout:=1",
+           "-p", "control_rate_hz:=20"]  # fmt: skip
+    log = tmp_path / "sim.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "spinning on" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -21,6 +21,7 @@ from rclpy.executors import (
     SingleThreadedExecutor,
 )
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import (
     DurabilityPolicy,
     HistoryPolicy,
@@ -117,7 +118,20 @@ def declare(
             desc.floating_point_range = [
                 FloatingPointRange(from_value=float(lo), to_value=float(hi), step=float(step))
             ]
+    if type(default) is float:
+        _whole_number_as_float(node, name)
     return node.declare_parameter(name, default, desc).value
+
+
+def _whole_number_as_float(node: Node, name: str) -> None:
+    """A whole number given for a float parameter (``-p max_sensor_age:=1``, ``1`` in a
+    params file, ``ros2 launch ... x:=1``) is that float. rclpy types a parameter from
+    its default and refuses an INTEGER override for a DOUBLE, which stops the node at
+    start; ROS users write whole numbers without ``.0`` all the time."""
+    overrides = node._parameter_overrides  # rclpy's -p / --params-file values, by name
+    given = overrides.get(name)
+    if given is not None and given.type_ is Parameter.Type.INTEGER:
+        overrides[name] = Parameter(name, Parameter.Type.DOUBLE, float(given.value))
 
 
 class Diagnostics:
