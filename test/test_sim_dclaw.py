@@ -137,3 +137,24 @@ def test_render_shows_the_peg_where_the_valve_points(sim):
     assert images[0.0] > 16 > images[math.pi]  # angle 0: the peg faces right
     big = sim.render(240, 240)
     assert big.shape == (240, 240, 3)
+
+
+def test_a_divergence_mujoco_resets_by_itself_is_caught_and_the_clock_runs_on(
+    tmp_path, monkeypatch
+):
+    """MuJoCo answers a blown-up state by resetting the data (its clock included) and
+    stepping on: the sim node's robot must report it, and stamps must never go back."""
+    from sac_ros.sim.robots import DClawSimRobot
+
+    monkeypatch.chdir(tmp_path)  # MuJoCo writes its warning to MUJOCO_LOG.TXT here
+    robot = DClawSimRobot(seed=0)
+    for _ in range(3):
+        robot.step()
+    before = robot.time
+    robot.sim.data.qvel[:] = 1e200
+    with pytest.raises(FloatingPointError):
+        robot.step()
+    robot.recover()
+    assert robot.time >= before + robot.dt - 1e-9
+    robot.step()
+    assert robot.time >= before + 2 * robot.dt - 1e-9

@@ -128,6 +128,8 @@ class PolicyNode(Node):
         self.paced_waits = 0
         self.commands_resent = 0
         self._last_command: Float64MultiArray | None = None
+        self._command_unmatched = False  # no subscriber matched when it was sent: lost
+        self._instant_repeats = 0  # times the instant acted on came back since (lockstep)
         self.waiting = "first readings"  # what the next step waits for (diagnostics)
         self._latest: dict[str, tuple[float, object]] = {}
         self._reward: RewardInfo | None = None
@@ -203,10 +205,16 @@ class PolicyNode(Node):
         if self.tick != "lockstep":
             return
         if stamp == self._done_stamp and self._last_command is not None:
-            # The simulator sent this instant again: it never got our command (e.g. sent
-            # before discovery had matched its subscription). Send it again.
-            self.commands_resent += 1
-            self.pub_cmd.publish(self._last_command)
+            # The simulator sent this instant again: its stall timer ran before our
+            # command reached it. The command may still be on its way (rclpy runs a ready
+            # timer before a ready subscription, and the step follows at once): sending it
+            # again then would step the simulation twice for one action. Resend only a
+            # command that is lost for sure: sent with no subscriber matched (discovery),
+            # or not answered by the time this instant came back a second time.
+            self._instant_repeats += 1
+            if self._command_unmatched or self._instant_repeats >= 2:
+                self.commands_resent += 1
+                self._send(self._last_command)
             return
         self._try_step()
 
@@ -370,7 +378,12 @@ class PolicyNode(Node):
     def _publish(self, targets: np.ndarray | None) -> None:
         if targets is not None:
             self._last_command = messages.float_array(targets)
-            self.pub_cmd.publish(self._last_command)
+            self._send(self._last_command)
+
+    def _send(self, command: Float64MultiArray) -> None:
+        self._instant_repeats = 0
+        self._command_unmatched = self.pub_cmd.get_subscription_count() == 0
+        self.pub_cmd.publish(command)
 
     def _announce_episodes(self) -> None:
         """sac/episode for each finished episode once all its rewards are in."""

@@ -44,9 +44,14 @@ class SimRobot:
         raise ValueError(f"{type(self).__name__} takes position commands only")
 
     def step(self) -> None:
+        start = self.sim.time
         self.sim.step()
         data = self.sim.data
-        if not (np.all(np.isfinite(data.qpos)) and np.all(np.isfinite(data.qvel))):
+        # On a blown-up state MuJoCo resets the data itself (its clock too) and steps on:
+        # finite values, but the clock fell behind where one period takes it.
+        restarted = self.sim.time < start + self.dt - 0.5 * self.sim.model.opt.timestep
+        if restarted or not (np.all(np.isfinite(data.qpos)) and np.all(np.isfinite(data.qvel))):
+            data.time = start + self.dt  # the period went by: stamps never go backwards
             raise FloatingPointError(f"{type(self).__name__}: simulation diverged")
 
     def _reset_keeping_clock(self, reset: Callable[[], None]) -> None:
