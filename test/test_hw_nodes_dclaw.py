@@ -353,8 +353,13 @@ def test_estop_topic_and_services(rig):
     assert rig.call("release_estop", Trigger.Request()).success
     rig.spin_until(lambda: rig.mode() == "idle", 5, "mode idle")
     assert torque(emu, JOINT_IDS) == [0] * 9  # release alone turns nothing on
+    # Active but limp, the policy's commands ignored: not an OK robot.
+    rig.spin_until(lambda: rig.diag_has(DiagnosticStatus.WARN, "torque off"), 3,
+                   "WARN while active and limp")  # fmt: skip
     assert rig.call("enable", SetBool.Request(data=True)).success
     assert torque(emu, JOINT_IDS) == [1] * 9
+    rig.spin_until(lambda: rig.status.level == DiagnosticStatus.OK, 3, "OK once enabled",
+                   command=here)  # fmt: skip
 
     assert rig.call("estop", Trigger.Request()).success
     assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
@@ -429,6 +434,28 @@ def test_faults_stop_safely_and_show_on_diagnostics(rig, inject, expected, repai
     rig.running()
 
 
+def test_a_motor_that_did_not_hear_its_torque_off_is_an_error(rig):
+    """A silent motor keeps the torque it had: /diagnostics must not say the hand is limp
+    with a WARN about communication only."""
+    emu = rig.emu
+    rig.running()
+    emu.set_silent(12)
+    try:
+        answer = rig.call("enable", SetBool.Request(data=False))
+        assert not answer.success and "motor 12" in answer.message, answer.message
+        assert torque(emu, [12]) == [1]
+        rig.spin_until(
+            lambda: rig.diag_has(DiagnosticStatus.ERROR, "not acknowledged by motors 12 "),
+            3, "an ERROR naming motor 12",
+        )  # fmt: skip
+    finally:
+        emu.set_silent(12, False)
+    rig.spin_until(lambda: torque(emu, [12]) == [0], 3, "the torque off retried")
+    rig.spin_until(lambda: "torque off not acknowledged" not in rig.status.message, 3,
+                   "the ERROR gone")  # fmt: skip
+    rig.running()
+
+
 def test_watchdog_holds_and_the_next_command_resumes(rig):
     emu = rig.emu
     rig.running()
@@ -486,6 +513,27 @@ def test_waits_for_a_late_port_and_sigint_turns_torque_off(tmp_path):
             assert probe.proc.wait(timeout=15) == 0, log.read_text()
             assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
             assert "torque off; port closed" in log.read_text()
+        finally:
+            probe.close()
+
+
+def test_an_enable_call_before_the_port_appears_ends_the_autostart(tmp_path):
+    """An operator who asked for torque off while the adapter was missing: plugging it in
+    must not turn torque on by itself (the call failed, as nothing could hear it)."""
+    log = tmp_path / "driver.log"
+    ns = f"/hw_dclaw_enable_early_{os.getpid()}"
+    with DynamixelEmulator(initial_positions=START) as emu:
+        emu.unplug()
+        probe = Probe(ns, log)
+        try:
+            probe.proc = start_driver(ns, emu.port_name, log)
+            probe.spin_until(lambda: probe.diag_has(DiagnosticStatus.ERROR, "not connected"),
+                             30, "a missing port on /diagnostics")  # fmt: skip
+            probe.call("enable", SetBool.Request(data=False))
+            emu.replug()
+            probe.spin_for(2.0)  # autostart would have configured and activated by now
+            assert probe.lifecycle() != "active"
+            assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
         finally:
             probe.close()
 

@@ -223,6 +223,11 @@ class DClawDriverCore:
     def connected(self) -> bool:
         return self._connected
 
+    @property
+    def torque_off_pending(self) -> list[int]:
+        """Motors that have not acknowledged a torque off (they may still hold torque)."""
+        return sorted(self._torque_off_pending)
+
     def name(self, motor_id: int) -> str:
         return self._names.get(motor_id, str(motor_id))
 

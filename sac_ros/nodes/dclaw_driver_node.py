@@ -6,10 +6,10 @@ graph cannot tell them apart (relative names, one namespace per robot):
 * subscribes ``joint_position_controller/commands`` (std_msgs/Float64MultiArray, 9 targets
   in ``joint_names`` order = the URDF's, rad); every command goes through the core's
   limits and rate limit; a wrong size or NaN is rejected whole and reported;
-* publishes ``joint_states`` (position rad, velocity rad/s, effort = present current mA)
-  and ``valve/joint_states`` (``dclaw.VALVE_JOINT``, wrapped angle) once per cycle, sensor
-  QoS, stamped with the time of the bus read; a failed read publishes nothing (readers'
-  age checks notice);
+* publishes ``joint_states`` (position rad, velocity rad/s; no effort: the servos'
+  currents, mA, are on /diagnostics as ``currents_ma``) and ``valve/joint_states``
+  (``dclaw.VALVE_JOINT``, wrapped angle) once per cycle, sensor QoS, stamped with the
+  time of the bus read; a failed read publishes nothing (readers' age checks notice);
 * valve motor: ``valve/torque_enable`` (std_srvs/SetBool) and
   ``valve/position_controller/commands`` (one angle, rad; ignored while torque is off).
 
@@ -45,8 +45,10 @@ Safety and operation:
   ``enable`` or a deactivate/activate);
 * watchdog, hardware errors, temperature, communication loss: see
   sac_ros.hardware.dclaw_driver. /diagnostics: lifecycle state (WARN while not active),
-  mode, fault (which motor and why), temperatures, error bits, cycle time and period
-  p50/p99, comm errors, reconnects, commands ignored while not active.
+  mode (WARN while active with torque off: commands ignored until ``enable``), fault
+  (which motor and why; ERROR while a motor has not acknowledged a torque off),
+  temperatures, error bits, cycle time and period p50/p99, comm errors, reconnects,
+  commands ignored while not active.
 """
 
 from __future__ import annotations
@@ -405,8 +407,19 @@ class DClawDriverNode(LifecycleNode):
             self.diag.problem("mode", ERROR, f"e-stop: {fault}", hold=1.0)
         elif mode is Mode.HOLDING:
             self.diag.problem("mode", WARN, "watchdog: holding (no recent command)", hold=1.0)
+        elif mode is Mode.IDLE and self.lifecycle == "active":
+            # After release_estop, reboot, a watchdog torque off or enable false: limp,
+            # the policy's commands ignored until someone calls enable.
+            self.diag.problem("mode", WARN, "torque off, commands ignored: call enable", 1.0)
         else:
             self.diag.clear("mode")
+        pending = self.core.torque_off_pending
+        if pending:  # a motor that did not hear it keeps the torque it had
+            names = ", ".join(f"{i} ({self.core.name(i)})" for i in pending)
+            text = f"torque off not acknowledged by motors {names}"
+            self.diag.problem("torque", ERROR, text, hold=1.0)
+        else:
+            self.diag.clear("torque")
         configured = self.lifecycle in ("inactive", "active")
         error = self._configure_error if not configured else None
         if configured and not self.core.connected:
@@ -461,13 +474,13 @@ class DClawDriverNode(LifecycleNode):
                              f"valve torque {'on' if req.data else 'off'}")  # fmt: skip
 
     def _on_enable(self, req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:
+        # An operator decided, whatever the outcome: a refused or unheard call (the port
+        # still missing) must not leave the autostart to turn torque on later.
+        self._auto_configure = self._auto_activate = False
         if req.data and self._refuse_unless_active(res, "finger torque on"):
             return res
         action = self.core.enable if req.data else self.core.disable
-        ok = self._respond(res, action, f"finger torque {'on' if req.data else 'off'}")
-        if ok.success:
-            self._auto_configure = self._auto_activate = False  # an operator decided
-        return ok
+        return self._respond(res, action, f"finger torque {'on' if req.data else 'off'}")
 
     def _estop(self, reason: str) -> None:
         self._auto_activate = False  # after an e-stop a person turns torque on again
