@@ -220,3 +220,50 @@ def test_minitaur_history_after_a_skipped_step_records_the_hold():
     np.testing.assert_allclose(state[12:24], o_skipped)  # o_{t-1}: the skipped reading
     np.testing.assert_allclose(state[24:36], state[36:48])  # o_{t-2}: the first, once
     np.testing.assert_allclose(state[72:80], minitaur.motors_to_action(hold))  # a_{t-1}
+
+
+def test_an_episode_starts_with_the_claw_at_rest_at_its_start_pose():
+    """The gymnasium environment starts each episode with the fingers at rest at the
+    nominal pose; the robot's episode starts there too: the runner holds (moving within
+    the limits towards the pose) until the fingers rest there, or start_wait_steps went by."""
+    runner = _runner(steps=3, start_wait_steps=10)
+    runner.set_actor(_policy())
+    q = np.clip(dclaw.NOMINAL_POSE + 0.6, dclaw.LIMITS.lower, dclaw.LIMITS.upper)
+    held = 0
+    while True:
+        out = runner.step(_snap(0.1 * held, q=q), None)
+        if out.acted:
+            break
+        assert out.transition is None and runner.phase is Phase.WAITING
+        step = out.targets - q
+        assert np.all(np.abs(step) <= dclaw.LIMITS.max_velocity * dclaw_valve.CONTROL_PERIOD + 1e-9)
+        nominal = dclaw.NOMINAL_POSE
+        assert np.all(np.abs(out.targets - nominal) <= np.abs(q - nominal) + 1e-12)  # nearer
+        q, held = out.targets.copy(), held + 1
+    assert held == 3 and runner.phase is Phase.RUNNING and runner.start_timeouts == 0
+    assert np.max(np.abs(q - dclaw.NOMINAL_POSE)) <= dclaw_valve.START_POSE_TOLERANCE
+    # At the episode's end the world's reset is asked for once the claw is back at rest
+    # at the pose (out of the valve's way), and once only.
+    runner.step(_snap(1.0, q=q), RewardInfo(1.0, 0.0, False, False))
+    out = runner.step(_snap(1.1, q=q), RewardInfo(1.1, 0.0, False, False))
+    far = np.clip(dclaw.NOMINAL_POSE - 0.5, dclaw.LIMITS.lower, dclaw.LIMITS.upper)
+    out = runner.step(_snap(1.2, q=far), RewardInfo(1.2, 0.0, False, False))
+    assert out.episode_over and not out.reset_now and runner.phase is Phase.RESETTING
+    q, asked = far, []
+    for k in range(8):
+        out = runner.step(_snap(1.3 + 0.1 * k, q=q), None)
+        asked.append(out.reset_now)
+        q = out.targets.copy()
+    assert asked.count(True) == 1 and not asked[0]
+    assert np.max(np.abs(q - dclaw.NOMINAL_POSE)) <= dclaw_valve.START_POSE_TOLERANCE
+    runner.reset_done()
+    assert runner.step(_snap(2.2, q=q), None).acted  # at the pose: the episode starts at once
+    # Fingers at the pose but still moving fast are not at rest.
+    moving = Snapshot(0.0, dclaw.NOMINAL_POSE.copy(), np.full(9, 1.0), {"valve": np.zeros(2)})
+    assert not IO.at_start(moving)
+    # A claw that never gets there (stuck on the valve) starts anyway after the wait.
+    runner = _runner(steps=3, start_wait_steps=4)
+    runner.set_actor(_policy())
+    stuck = dclaw.NOMINAL_POSE + 0.5
+    acted = [runner.step(_snap(0.1 * k, q=stuck), None).acted for k in range(5)]
+    assert acted == [False] * 4 + [True] and runner.start_timeouts == 1

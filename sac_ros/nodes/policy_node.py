@@ -73,6 +73,11 @@ class PolicyNode(Node):
             lo=0.01, hi=5.0, read_only=False,
         )
         episode_steps = declare(self, "episode_steps", 80, "Steps per episode", lo=1, hi=100000)
+        start_wait = declare(
+            self, "start_wait_steps", 20,
+            "Before an episode: steps to bring the robot to its start pose at most",
+            lo=0, hi=100000,
+        )  # fmt: skip
         deterministic = declare(
             self, "deterministic", False, "Evaluate: act with the mean action", read_only=False
         )
@@ -119,6 +124,7 @@ class PolicyNode(Node):
             # Lockstep, episodes ended by the time limit only: act on a reading at once;
             # its reward (computed meanwhile by the reward node) completes the transition.
             defer_rewards=self.tick == "lockstep" and not self.io.can_terminate,
+            start_wait_steps=start_wait,
         )
         self._episodes_announced = 0
         self.policies_received = 0
@@ -139,7 +145,7 @@ class PolicyNode(Node):
         self._learner_seen = False  # a learner subscribed to sac/transitions at some point
         self.timing = LoopTiming()  # control steps within an episode (resets excluded)
         self.reset_durations: deque[float] = deque(maxlen=200)  # sac/reset call to reply, s
-        self.reset_steps = 0  # steps held at the safe pose while the world was reset
+        self.reset_steps = 0  # steps held between episodes (reset, start pose)
         self._reset_since: float | None = None
 
         self.pub_cmd = self.create_publisher(
@@ -359,7 +365,6 @@ class PolicyNode(Node):
         self._done_stamp = snap.stamp
         self.waiting = ""
         acting = self.runner.phase is Phase.RUNNING
-        self.reset_steps += self.runner.phase is Phase.RESETTING
         if acting:
             self.timing.begin()
         try:
@@ -369,11 +374,16 @@ class PolicyNode(Node):
             self._publish(self.runner.skip(snap))
             return
         self._publish(result.targets)  # transitions go out on the flush timer, not here
+        # Held between episodes: while the world is reset, and until the robot is at its
+        # start pose.
+        self.reset_steps += not acting and not result.acted
         if acting:
             self.timing.end()
         if result.episode_over:
             self.timing.interrupt()  # the reset's pause is not a late step
-            self._episode_finished()
+            self._announce_episodes()
+        if result.reset_now:
+            self._request_reset()
 
     def _publish(self, targets: np.ndarray | None) -> None:
         if targets is not None:
@@ -397,8 +407,7 @@ class PolicyNode(Node):
             )
         self._episodes_announced = max(self._episodes_announced, settled)
 
-    def _episode_finished(self) -> None:
-        self._announce_episodes()
+    def _request_reset(self) -> None:
         if not self.reset_client.service_is_ready():
             self.get_logger().warn("sac/reset is not available; waiting", throttle_duration_sec=5)
         self._reset_since = time.monotonic()
@@ -501,6 +510,7 @@ class PolicyNode(Node):
             **self.timing.values("step", "step_period"),
             "reset_ms_p50": (percentiles_ms(self.reset_durations) or (None,))[0],
             "reset_steps": self.reset_steps,
+            "start_timeouts": r.start_timeouts,
             "late_steps": round(self.timing.late_fraction(self.period), 4),
         }
 

@@ -75,6 +75,8 @@ class TaskIO(Protocol):
 
     def held(self, snap: Snapshot, targets: np.ndarray) -> None: ...
 
+    def at_start(self, snap: Snapshot) -> bool: ...
+
 
 class Phase(enum.Enum):
     WAITING = "waiting"  # before the first episode starts
@@ -98,8 +100,11 @@ class Transition:
 class StepResult:
     targets: np.ndarray
     acted: bool  # a policy (or warm-up) action produced these targets
-    episode_over: bool  # the node should call sac/reset now
+    episode_over: bool  # this step ended the episode
     transition: Transition | None = None
+    # The node should call sac/reset now: the episode is over and the robot is at its start
+    # pose (or was given its time to get there), out of the way of the world's reset.
+    reset_now: bool = False
 
 
 @dataclass
@@ -128,6 +133,7 @@ class PolicyRunner:
         rng: np.random.Generator | None = None,
         random_until_policy: bool = True,
         defer_rewards: bool = False,
+        start_wait_steps: int = 20,
     ) -> None:
         if episode_steps < 1:
             raise ValueError("episode_steps must be at least 1")
@@ -141,6 +147,12 @@ class PolicyRunner:
         if defer_rewards and io.can_terminate:
             raise ValueError("rewards cannot be deferred for a task whose reward ends episodes")
         self.defer_rewards = defer_rewards
+        # Before an episode starts, the robot is brought to the task's start pose (the
+        # gymnasium environment places it there), for at most this many steps.
+        self.start_wait_steps = start_wait_steps
+        self.start_waits = 0  # steps held so far before the coming episode
+        self.start_timeouts = 0  # waits for the start pose that ran out
+        self._reset_requested = False
         self.actor: Actor | None = None
         self.phase = Phase.WAITING
         self.current = EpisodeStats()
@@ -167,9 +179,22 @@ class PolicyRunner:
 
     # --- control --------------------------------------------------------------------
     def hold(self, snap: Snapshot) -> np.ndarray:
-        """Targets that keep the robot where it is (or move it slowly to the safe pose)."""
-        goal = self.io.safe_pose if self.phase is Phase.RESETTING else snap.positions
+        """Targets that keep the robot where it is, or, between episodes, move it within
+        its limits to the safe pose."""
+        goal = self.io.safe_pose if self.phase is not Phase.RUNNING else snap.positions
         return self._safe(goal, snap)
+
+    def _ready_to_start(self, snap: Snapshot) -> bool:
+        """The robot is at the task's start pose, or has been given its time to get there."""
+        if self.io.at_start(snap):
+            self.start_waits = 0
+            return True
+        if self.start_waits >= self.start_wait_steps:
+            self.start_timeouts += 1
+            self.start_waits = 0
+            return True
+        self.start_waits += 1
+        return False
 
     def _safe(self, proposed: np.ndarray, snap: Snapshot) -> np.ndarray:
         targets = self.io.limits.safe_targets(proposed, snap.positions, self.io.dt)
@@ -193,8 +218,11 @@ class PolicyRunner:
         """Act on ``snap``. ``reward`` (of ``snap``) completes the previous step's
         transition; with ``defer_rewards`` it is None and comes later (:meth:`add_reward`)."""
         if self.phase is Phase.RESETTING:
-            return StepResult(self.hold(snap), acted=False, episode_over=False)
+            targets = self.hold(snap)  # before the check: it may count a wait
+            return StepResult(targets, False, False, reset_now=self._request_reset(snap))
         if self.phase is Phase.WAITING:
+            if not self._ready_to_start(snap):
+                return StepResult(self.hold(snap), acted=False, episode_over=False)
             self._start_episode()
         obs = self.io.observation(snap)  # raises ValueError on bad input
         self._last_stamp = snap.stamp
@@ -223,7 +251,8 @@ class PolicyRunner:
             self._file_rewarded()
             if terminated or truncated:
                 self._end_episode()
-                return StepResult(self.hold(snap), False, True, transition)
+                targets = self.hold(snap)
+                return StepResult(targets, False, True, transition, self._request_reset(snap))
         action = self._choose_action(obs)
         self._pending = (obs, action)
         return StepResult(self._safe(self.io.targets(action, snap), snap), True, False, transition)
@@ -301,6 +330,15 @@ class PolicyRunner:
     def _end_episode(self) -> None:
         self.finished.append(self.current)
         self.phase = Phase.RESETTING
+        self._reset_requested = False
+
+    def _request_reset(self, snap: Snapshot) -> bool:
+        """Once per episode end: whether to ask for the world's reset now (the robot
+        first goes to its start pose, so a finger is no obstacle to the valve's motor)."""
+        if self._reset_requested or not self._ready_to_start(snap):
+            return False
+        self._reset_requested = True
+        return True
 
     def reset_done(self) -> None:
         """The world was reset: the next step starts a new episode."""

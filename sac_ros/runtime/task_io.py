@@ -63,6 +63,11 @@ class DClawValveIO:
     def held(self, snap: Snapshot, targets: np.ndarray) -> None:
         """Stateless: a skipped step leaves nothing to record."""
 
+    def at_start(self, snap: Snapshot) -> bool:
+        """The fingers rest at the start pose, as the gymnasium environment places them
+        (the valve reset only turns the valve)."""
+        return dclaw_valve.claw_at_start(snap.positions, snap.velocities)
+
 
 class MinitaurWalkIO:
     """The paper's Minitaur state: current and past five observations and actions.
@@ -115,6 +120,10 @@ class MinitaurWalkIO:
     def reset(self) -> None:
         self._last_action = None
         self._stamp = None
+
+    def at_start(self, snap: Snapshot) -> bool:
+        """Always: the Minitaur's reset (upright, and a person's confirmation) decides."""
+        return True
 
 
 TaskIO = DClawValveIO | MinitaurWalkIO

@@ -89,6 +89,20 @@ def reward(
     return float(sum(terms.values())), terms
 
 
+# An episode starts with the fingers at rest at the nominal pose, as the environment's
+# reset places them (a position-controlled finger rests about 0.03 rad off its target).
+START_POSE_TOLERANCE = 0.1  # rad, every joint
+START_SPEED = 0.5  # rad/s, every joint
+
+
+def claw_at_start(joint_positions: np.ndarray, joint_velocities: np.ndarray) -> bool:
+    """The fingers rest at the start pose (within the tolerances above)."""
+    q = _joint_vector(joint_positions, "joint positions")
+    qd = _joint_vector(joint_velocities, "joint velocities")
+    near = np.max(np.abs(q - NOMINAL_POSE)) <= START_POSE_TOLERANCE
+    return bool(near and np.max(np.abs(qd)) <= START_SPEED)
+
+
 def sample_initial_angle(rng: np.random.Generator) -> float:
     """Initial valve angle, uniform in [-pi, pi)."""
     return float(rng.uniform(-math.pi, math.pi))
