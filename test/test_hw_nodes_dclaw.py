@@ -538,6 +538,28 @@ def test_an_enable_call_before_the_port_appears_ends_the_autostart(tmp_path):
             probe.close()
 
 
+
+def test_a_driver_started_while_a_latching_estop_is_pressed_comes_up_stopped(tmp_path):
+    """An e-stop button node that latched True (transient local) before the driver started,
+    or restarted: the driver hears it at once, never turns torque on, and says why."""
+    from sac_ros.nodes.common import LATCHED_QOS
+
+    log = tmp_path / "driver.log"
+    ns = f"/hw_dclaw_latched_{os.getpid()}"
+    with DynamixelEmulator(initial_positions=START) as emu:
+        probe = Probe(ns, log)
+        button = probe.node.create_publisher(Bool, f"{ns}/estop", LATCHED_QOS)
+        button.publish(Bool(data=True))  # pressed, once, before any driver exists
+        try:
+            probe.proc = start_driver(ns, emu.port_name, log)
+            probe.spin_until(lambda: probe.diag_has(DiagnosticStatus.ERROR, "e-stop"), 30,
+                             "the latched e-stop on /diagnostics")  # fmt: skip
+            probe.spin_for(2.0)  # the autostart would have turned torque on by now
+            assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
+            assert probe.diag_has(DiagnosticStatus.ERROR, "e-stop"), probe.describe()
+        finally:
+            probe.close()
+
 def test_lifecycle_deactivate_limps_the_hand_and_activate_resumes(rig):
     emu = rig.emu
     rig.running()

@@ -70,13 +70,15 @@ EPISODE_QOS = QoSProfile(
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
     history=HistoryPolicy.KEEP_LAST,
 )
-# Weights: the latest policy waits for late joiners (a restarted policy node).
-POLICY_QOS = QoSProfile(
+# The last message waits for late joiners: the latest weights (a restarted policy node),
+# a latching e-stop button's state (a restarted driver).
+LATCHED_QOS = QoSProfile(
     depth=1,
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
     history=HistoryPolicy.KEEP_LAST,
 )
+POLICY_QOS = LATCHED_QOS
 
 OK, WARN, ERROR, STALE = (
     DiagnosticStatus.OK,
@@ -191,7 +193,13 @@ def offer_estop(
     """The e-stop every driver offers: the ``estop`` topic (std_msgs/Bool, reliable; True
     stops, False is ignored) and the ``estop`` / ``release_estop`` services
     (std_srvs/Trigger). ``stop(why)`` stops; ``release()`` returns (released, message);
-    ``stopped`` is the estop service's answer."""
+    ``stopped`` is the estop service's answer.
+
+    The topic is read twice over: a volatile reader hears every publisher, and a
+    transient-local one also gets the last message a latching publisher holds (an e-stop
+    button that sent True once and is still pressed): a driver that starts or restarts
+    while it is pressed comes up stopped. (A transient-local reader alone would not match
+    volatile publishers.) A True heard by both stops twice, which changes nothing."""
 
     def on_topic(msg: Bool) -> None:
         if msg.data:
@@ -207,6 +215,7 @@ def offer_estop(
         return res
 
     node.create_subscription(Bool, "estop", on_topic, EVENT_QOS)
+    node.create_subscription(Bool, "estop", on_topic, LATCHED_QOS)
     node.create_service(Trigger, "estop", on_stop)
     node.create_service(Trigger, "release_estop", on_release)
 
