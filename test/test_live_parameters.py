@@ -260,3 +260,21 @@ def test_whole_numbers_reach_float_parameters_as_floats(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_robots_nodes_draw_from_independent_streams(graph):
+    """The graph gives a robot's simulator, policy and reward nodes one seed: their random
+    streams must still differ (the simulator's first valve angle was the reward node's first
+    reset angle, and the policy's first warm-up action drew the same numbers)."""
+    import numpy as np
+
+    from sac_ros.tasks import dclaw_valve
+
+    policy, reward = graph.nodes["policy"], graph.nodes["reward"]
+    seed = policy.get_parameter("seed").value
+    assert reward.get_parameter("seed").value == seed
+    fresh = [np.random.default_rng(seed)]  # the simulator's (sac_ros.sim.robots)
+    for rng in (policy.runner.rng, reward.rng):
+        fresh.append(np.random.default_rng(rng.bit_generator.seed_seq))
+    firsts = [dclaw_valve.sample_initial_angle(g) for g in fresh]
+    assert len({round(a, 9) for a in firsts}) == 3, firsts

@@ -60,6 +60,8 @@ from sac_ros.runtime.wire import TransitionBatch, encode_transitions, stack_obse
 from sac_ros.sac import ObsSpec, Policy, SmoothedNoise
 from sac_ros.sac.atomic import write_json_atomic
 
+EXPLORATION_STREAM = 2  # sub-stream of the node's seed for exploration
+
 
 class PolicyNode(Node):
     def __init__(self) -> None:
@@ -113,7 +115,8 @@ class PolicyNode(Node):
         self.spec = ObsSpec.from_json(self.io.layout)
         self.session = uuid.uuid4().hex[:12]
         self.outbox = Outbox(self.session, capacity=capacity)
-        rng = np.random.default_rng(seed)
+        # Exploration draws from a stream of its own (the graph seeds a robot's nodes alike).
+        rng = np.random.default_rng([seed, EXPLORATION_STREAM])
         self.runner = PolicyRunner(
             self.io,
             self.outbox,

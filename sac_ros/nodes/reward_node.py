@@ -57,6 +57,8 @@ from sac_ros.runtime.resets import ValveReset
 from sac_ros.runtime.rewards import DClawValveReward, MinitaurWalkReward, StepReward
 from sac_ros.tasks import dclaw_valve, minitaur_walk
 
+RESET_STREAM = 1  # sub-stream of the node's seed for reset targets
+
 
 class RewardNode(Node):
     def __init__(self) -> None:
@@ -105,7 +107,9 @@ class RewardNode(Node):
             lo=-math.pi,
             hi=math.pi,
         )
-        self.rng = np.random.default_rng(seed)
+        # A stream of its own: the graph gives every node of a robot the same seed, and the
+        # simulator's first valve angle must not be this node's first reset angle.
+        self.rng = np.random.default_rng([seed, RESET_STREAM])
         self.rewards_published = 0
         self.rejected = 0
         self.resets_done = 0
