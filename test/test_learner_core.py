@@ -7,6 +7,7 @@ observation, so the replay buffer's content can be checked exactly.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -323,6 +324,41 @@ def test_resume_drops_metrics_logged_after_the_checkpoint(tmp_path):
     again.ingest("robot", transitions(20, 5))
     again.train_pending()
     assert logged() == [5, 10, 15, 20, 25]
+
+
+def test_resume_keeps_the_tensorboard_scalars_up_to_the_checkpoint(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    core = make_core(tmp_path, warmup=0, log_every=5, tensorboard=True)
+    core.ingest("robot", transitions(0, 20))
+    core.train_pending()  # rows at 5..20
+    core.checkpoint()  # at 20 updates
+    core.ingest("robot", transitions(20, 10))
+    core.train_pending()  # rows at 25 and 30, then a "crash"
+    core._writer.flush()
+    resumed = make_core(tmp_path, resume=True, warmup=0, log_every=5, tensorboard=True)
+    resumed.ingest("robot", transitions(20, 10))
+    resumed.train_pending()
+    resumed.close()
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    steps = [e.step for e in events.Scalars("learner/critic_loss")]
+    assert steps == [5, 10, 15, 20, 25, 30]  # 20 (before the checkpoint) kept, as in the CSV
+
+
+def test_a_checkpoint_without_its_replay_buffer_is_refused(tmp_path):
+    # A committed checkpoint copied without its (large) replay folder: resuming must not
+    # quietly start a new run, whose first checkpoint would delete the trained agent.
+    core = make_core(tmp_path, warmup=0)
+    core.ingest("robot", transitions(0, 30))
+    core.train_pending()
+    core.close()
+    shutil.rmtree(tmp_path / "checkpoint" / "replay")
+    with pytest.raises(ValueError, match="replay buffer .* is missing"):
+        make_core(tmp_path, resume=True)
+    with pytest.raises(ValueError, match="already holds a checkpoint"):
+        make_core(tmp_path)
+    assert (tmp_path / "checkpoint" / "gen-000001").is_dir()
 
 
 def test_checkpoints_are_incremental(tmp_path):

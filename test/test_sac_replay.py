@@ -289,6 +289,47 @@ def test_incremental_save_across_ring_wrap_drops_dead_chunks(tmp_path):
         assert sum(c["end"] - c["start"] for c in chunk_entries(tmp_path)) < 20 + 2 * 15
 
 
+def test_a_save_removes_the_temporary_files_a_killed_save_left(tmp_path):
+    # A process killed while writing a chunk (or the manifest) leaves atomic.write_atomic's
+    # temporary file; in the shared replay folder nothing else would ever delete it (a
+    # chunk of images: megabytes to gigabytes per kill).
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import os, numpy as np
+        import sac_ros.sac.replay_store as rs
+        from sac_ros.sac import ObsSpec, ReplayBuffer
+        buf = ReplayBuffer(ObsSpec.vector(3), 1, 50)
+        for t in range(30):
+            buf.add(np.full(3, t, np.float32), np.zeros(1, np.float32), 0.0,
+                    np.full(3, t + 1, np.float32), False, False)
+        def dying(handle, arrays):
+            handle.write(b"half a chunk"); handle.flush(); os.kill(os.getpid(), {signal.SIGKILL})
+        rs._savez = dying
+        buf.save({str(tmp_path)!r})
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=os.environ.copy())
+    assert proc.returncode == -signal.SIGKILL
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".chunk_"), left
+    buf = ReplayBuffer(VEC, 1, 50)
+    driver = Streams(buf)
+    for _ in range(12):
+        driver.step(0, 5)
+    buf.save(tmp_path)
+    driver.step(0, 5)
+    buf.save(tmp_path)  # incremental
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [c["file"] for c in chunk_entries(tmp_path)] + ["manifest.json"]
+    )
+
+
 def test_save_to_a_new_directory_is_complete_and_load_checks_layout(tmp_path):
     buf = ReplayBuffer(VEC, 1, 30)
     driver = Streams(buf)

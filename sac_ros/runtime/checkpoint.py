@@ -67,8 +67,9 @@ class CheckpointStore:
         return self.root / REPLAY_DIR
 
     def exists(self) -> bool:
-        """Whether a checkpoint was ever committed here (the replay save commits it)."""
-        return (self.replay_dir / REPLAY_MANIFEST).exists()
+        """Whether a checkpoint was ever committed here (the replay save commits it; the
+        top manifest, written after that commit, also says so when the replay is gone)."""
+        return (self.replay_dir / REPLAY_MANIFEST).exists() or (self.root / MANIFEST).exists()
 
     def save(
         self,
@@ -129,6 +130,13 @@ class CheckpointStore:
         """
         if not self.exists():
             return None
+        if not (self.replay_dir / REPLAY_MANIFEST).exists():
+            # Committed once (the manifest is written after the replay commit), but the
+            # replay save is gone (a copy without it?): never start over silently here.
+            raise ValueError(
+                f"{self.root}: {MANIFEST} records a checkpoint but its replay buffer "
+                f"({self.replay_dir / REPLAY_MANIFEST}) is missing"
+            )
         on_disk = self._replay_on_disk()
         generations = sorted(self._generations(), reverse=True)
         problems = []

@@ -546,9 +546,11 @@ class LearnerCore:
         if self.settings.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            # purge_step drops events a crashed run logged after its last checkpoint.
+            # purge_step drops events a crashed run logged after its last checkpoint (at
+            # steps > updates: the row at ``updates`` itself was logged before it, and kept
+            # in the CSV too).
             self._writer = SummaryWriter(
-                str(run_dir / TENSORBOARD_DIR), purge_step=self.updates if resumed else None
+                str(run_dir / TENSORBOARD_DIR), purge_step=self.updates + 1 if resumed else None
             )
 
     def _write_logs(self) -> None:

@@ -34,6 +34,8 @@ FORMAT = "sac_ros.replay"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 _CHUNK_RE = re.compile(r"^chunk_(\d{6,})\.npz$")
+# sac_ros.sac.atomic's temporary names: a process killed while writing leaves one behind
+_TMP_RE = re.compile(r"^\.(chunk_\d{6,}\.npz|manifest\.json)\.tmp-\d+$")
 
 
 def save_buffer(buf: ReplayBuffer, directory: Path) -> int:
@@ -88,8 +90,8 @@ def save_buffer(buf: ReplayBuffer, directory: Path) -> int:
     )
     keep = {c["file"] for c in chunks}
     for path in directory.iterdir():
-        if _CHUNK_RE.match(path.name) and path.name not in keep:
-            path.unlink()
+        if (_CHUNK_RE.match(path.name) and path.name not in keep) or _TMP_RE.match(path.name):
+            path.unlink(missing_ok=True)
     buf._saved_dir, buf._saved_upto, buf._relinked = resolved, written, []
     return sum(end - begin for begin, end in runs)
 
