@@ -2,9 +2,12 @@
 policy stepping the gymnasium environment in-process, in the same run.
 
 Graph: mujoco_sim, policy and reward nodes as processes (sac_ros.graph), talking over DDS
-on loopback; the benchmark subscribes to sac/transitions in place of a learner (so every
-transition is encoded and sent) and counts them. The policy weights are the same 2 x 256
-actor in both. In-process is measured before and after the graph, and averaged.
+on loopback; the benchmark stands in for the learner (so every transition is encoded and
+sent): it takes sac/transitions through the learner's own Inbox, counts each transition
+once (a resend is not a step), and acknowledges them on sac/transitions_ack as the
+learner does, so the policy node releases what it retains and resends nothing. The
+policy weights are the same 2 x 256 actor in both. In-process is measured before and
+after the graph, and averaged.
 Prints one JSON line with graph_steps_per_s, inprocess_steps_per_s and ratio. Also, from
 the policy node's /diagnostics: its step period within episodes (p50), i.e. the graph's rate
 without the valve resets, which in the graph drive the valve motor through the simulated
@@ -23,13 +26,14 @@ import rclpy
 from common import emit, log
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
-from std_msgs.msg import UInt8MultiArray
+from std_msgs.msg import String, UInt8MultiArray
 
 import sac_ros.sim  # noqa: F401  (registers the environments)
 from sac_ros.graph import build_graph
 from sac_ros.launcher import GraphProcesses
 from sac_ros.nodes import messages
-from sac_ros.nodes.common import POLICY_QOS, TRANSITION_QOS
+from sac_ros.nodes.common import EVENT_QOS, POLICY_QOS, TRANSITION_QOS
+from sac_ros.runtime.delivery import Inbox
 from sac_ros.runtime.wire import decode_transitions
 from sac_ros.sac import ObsSpec, Policy, SACAgent, SACConfig
 from sac_ros.tasks import dclaw_valve
@@ -76,11 +80,22 @@ def graph_rate(
 
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
 
+    inbox = Inbox("throughput_sink")
+
     def on_transitions(msg: UInt8MultiArray) -> None:
-        count[0] += len(decode_transitions(messages.read_bytes(msg)))
+        batch = decode_transitions(messages.read_bytes(msg))
+        seqs = [int(s) for s in batch.seq]
+        count[0] += len(inbox.accept("dclaw", batch.session, seqs, batch.first_retained))
+
+    def on_ack_timer() -> None:
+        inbox.mark_durable()  # as a learner's checkpoint would: nothing is kept back
+        for ack in inbox.acks("dclaw"):
+            ack_pub.publish(String(data=ack.to_json()))
 
     node.create_subscription(UInt8MultiArray, "/dclaw/sac/transitions", on_transitions,
                              TRANSITION_QOS)  # fmt: skip
+    ack_pub = node.create_publisher(String, "/dclaw/sac/transitions_ack", EVENT_QOS)
+    node.create_timer(0.2, on_ack_timer)
     pub = node.create_publisher(UInt8MultiArray, "/dclaw/sac/policy", POLICY_QOS)
     pub.publish(messages.byte_array(weights))
     graph.start()
@@ -146,6 +161,7 @@ def main() -> None:
         "reset_ms_p50": float(diag.get("reset_ms_p50", "nan")),
         "reset_steps_per_episode": int(diag.get("reset_steps", 0))
         / max(1, int(diag.get("episodes", 0))),
+        "transitions_resent": int(diag.get("transitions_resent", 0)),
         "graph_cpu_us_per_transition": graph_cpu_us,
         "node_cpu_us_per_transition": cpu_us,
         "inprocess_cpu_us_per_step": inprocess_cpu_us,
