@@ -54,8 +54,10 @@ def transitions(
     spec: ObsSpec = SPEC,
     first_retained: int | None = None,
     action_dim: int = ACT,
+    reward: float | None = None,
 ) -> bytes:
-    """Transitions start..start+n-1 of one sender: reward = seq, episodes of EPISODE steps."""
+    """Transitions start..start+n-1 of one sender: reward = seq (or ``reward``), episodes
+    of EPISODE steps."""
     seq = np.arange(start, start + n)
     episode, step = seq // EPISODE, seq % EPISODE
 
@@ -80,7 +82,7 @@ def transitions(
             first_retained=start if first_retained is None else first_retained,
             obs=first,
             action=np.full((n, action_dim), 0.5, np.float32),
-            reward=seq.astype(np.float32),
+            reward=(seq if reward is None else np.full(n, reward)).astype(np.float32),
             next_obs=second,
             terminated=np.zeros(n, np.uint8),
             truncated=(step == EPISODE - 1).astype(np.uint8),
@@ -193,6 +195,67 @@ def test_an_update_that_raises_stops_training_loudly_not_the_checkpoints(tmp_pat
     finally:
         core.close()
     assert stored_rewards(make_core(tmp_path, resume=True)) == complete(20)
+
+
+def test_a_diverged_update_rolls_back_to_the_last_checkpoint(tmp_path):
+    """A broken reward function's reward (finite, but its square overflows float32) makes
+    the critic loss infinite, and that step writes NaN into the weights: training stops,
+    and the weights and counters go back to the last checkpoint, so the robots get the
+    good actor and no later checkpoint replaces it. The data is all kept."""
+    published: list[tuple[int, bytes]] = []
+    core = make_core(tmp_path, warmup=0, on_policy=lambda v, b: published.append((v, b)))
+    core.ingest("robot", transitions(0, 20))
+    core.train_pending()
+    core.checkpoint()
+    good_updates = core.updates
+    good = {k: v.clone() for k, v in core.agent.actor.state_dict().items()}
+    core.ingest("robot", transitions(20, 10))
+    assert core.train_pending() == 10 and core.updates == good_updates + 10
+    core.ingest("robot", transitions(30, 10, reward=1e30))
+    core.train_pending()
+    assert "non-finite statistics" in core.train_error
+    diverged_at = int(core.train_error.split("rolled back from update ")[1].split()[0])
+    assert diverged_at > good_updates + 10
+    assert f"to {good_updates} (the last checkpoint)" in core.train_error
+    assert core.updates == good_updates and core.agent.is_finite()
+    for key, value in core.agent.actor.state_dict().items():
+        assert torch.equal(value, good[key]), key
+    version, data = published[-1]  # the good actor, as a new version
+    assert version == core.policy_version
+    sent = decode_policy(data, expected_spec=SPEC, expected_action_dim=ACT)
+    for key, value in good.items():
+        assert np.array_equal(sent.tensors[key], value.numpy()), key
+    assert core.train_pending() == 0  # stopped: a person decides what comes next
+    core.ingest("robot", transitions(40, 10))
+    core.checkpoint()
+    core.close()
+    resumed = make_core(tmp_path, resume=True)
+    assert resumed.updates == good_updates and resumed.agent.is_finite()
+    for key, value in resumed.agent.actor.state_dict().items():
+        assert torch.equal(value, good[key]), key
+    assert len(stored_rewards(resumed)) == len(complete(50))
+
+
+def test_weights_broken_unnoticed_are_not_checkpointed(tmp_path):
+    """Weights that went non-finite without the statistics showing it are caught when
+    the next checkpoint is due: it holds the previous good weights instead."""
+    core = make_core(tmp_path, warmup=0)
+    core.ingest("robot", transitions(0, 20))
+    core.train_pending()
+    core.checkpoint()
+    good = {k: v.clone() for k, v in core.agent.critic.state_dict().items()}
+    core.ingest("robot", transitions(20, 10))
+    core.train_pending()
+    with torch.no_grad():
+        next(core.agent.critic_target.parameters()).view(-1)[0] = float("inf")
+    assert not core.agent.is_finite()
+    core.checkpoint()
+    assert "non-finite weights" in core.train_error and core.agent.is_finite()
+    core.close()
+    resumed = make_core(tmp_path, resume=True)
+    assert resumed.agent.is_finite()
+    for key, value in resumed.agent.critic.state_dict().items():
+        assert torch.equal(value, good[key]), key
 
 
 def test_pixel_transitions_reach_the_buffer():

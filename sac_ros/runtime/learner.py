@@ -27,6 +27,7 @@ saved between steps. Order: ``_train`` before ``_data``.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import math
@@ -190,6 +191,8 @@ class LearnerCore:
             self.buffer = ReplayBuffer(spec, self.action_dim, config.buffer_size, seed=config.seed)
         else:
             self._restore(loaded, config)
+        # The weights to return to if training diverges: these, then each checkpoint's.
+        self._good = self.agent.snapshot()
         self._open_logs(resumed=loaded is not None)
 
     # ------------------------------------------------------------------ properties
@@ -343,8 +346,7 @@ class LearnerCore:
                 self.credit -= 1.0
             info = self.agent.update(batch)
             if not all(math.isfinite(v) for v in info.values()):
-                self.train_error = f"non-finite statistics at update {self.updates}: {info}"
-                self._log(self.train_error + "; training stopped")
+                self._roll_back(f"non-finite statistics at update {self.updates}: {info}")
                 return False
             self.latest = info
             for key, value in info.items():
@@ -377,6 +379,26 @@ class LearnerCore:
         with self._wake:
             self._wake.notify_all()
 
+    def _roll_back(self, problem: str) -> None:
+        """Training diverged: stop it, and put back the weights, optimizers and counters of
+        the last checkpoint (or of the start), so that no later checkpoint replaces good
+        weights with broken ones and the robots act with the good actor (published as a
+        new version). The data keeps arriving and being checkpointed; a resume continues
+        from those weights with all of it. Call with ``_train`` held."""
+        diverged_at = self.updates
+        tensors, state = self._good
+        self.agent = SACAgent.from_snapshot(
+            {k: v.clone() for k, v in tensors.items()},
+            copy.deepcopy(state),
+            self.agent.config.device,
+        )
+        self.train_error = (
+            f"{problem}; training stopped, weights rolled back from update {diverged_at} "
+            f"to {self.updates} (the last checkpoint)"
+        )
+        self._log(self.train_error)
+        self._publish_policy(bump=True)
+
     def _publish_policy(self, bump: bool) -> None:
         if bump:
             self.policy_version += 1
@@ -406,6 +428,8 @@ class LearnerCore:
             raise ValueError("this learner has no run_dir: it cannot write checkpoints")
         with self._train, self._data:
             self.last_checkpoint_time = time.monotonic()
+            if not self.agent.is_finite():  # broken by an update whose statistics were not
+                self._roll_back(f"non-finite weights at update {self.updates}")
             previous = {key: s.durable for key, s in self.inbox.senders.items()}
             self.inbox.mark_durable()
             try:
@@ -416,6 +440,7 @@ class LearnerCore:
                 raise
             self.checkpoints += 1
             self.checkpoint_error = ""
+            self._good = self.agent.snapshot()
         self._call(self._on_checkpoint)
         return gen
 

@@ -216,6 +216,11 @@ class SACAgent:
 
     def save_checkpoint(self, path: str | Path) -> None:
         """Everything needed to continue bit-identically, written atomically to ``path``."""
+        write_checkpoint(Path(path), *self.snapshot())
+
+    def snapshot(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """What :meth:`save_checkpoint` writes, held in memory: (tensors, JSON-safe state).
+        The tensors are copies, so later updates do not change a snapshot."""
         tensors: dict[str, torch.Tensor] = {"log_alpha": self.log_alpha.detach()}
         for prefix, module in self._modules().items():
             tensors.update({f"{prefix}/{k}": v for k, v in module.state_dict().items()})
@@ -231,14 +236,32 @@ class SACAgent:
             "action_dim": self.action_dim,
             "num_updates": self.num_updates,
             "optimizers": optimizers,
-            "np_rng": self.np_rng.bit_generator.state,
+            "np_rng": copy.deepcopy(self.np_rng.bit_generator.state),
             "torch_rng_device": self.device.type,
         }
-        write_checkpoint(Path(path), tensors, state)
+        return {k: v.detach().clone() for k, v in tensors.items()}, state
+
+    def is_finite(self) -> bool:
+        """Whether every weight (target critics included) and the temperature are finite:
+        false once a diverged update has written NaN or inf into them."""
+        params = [self.log_alpha, *self._critic_params, *self._target_params]
+        params += list(self.actor.parameters())
+        return bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
 
     @classmethod
     def load_checkpoint(cls, path: str | Path, device: str = "auto") -> SACAgent:
         tensors, state = read_checkpoint(Path(path))
+        return cls.from_snapshot(tensors, state, device, source=str(path))
+
+    @classmethod
+    def from_snapshot(
+        cls,
+        tensors: dict[str, torch.Tensor],
+        state: dict,
+        device: str = "auto",
+        source: str = "snapshot",
+    ) -> SACAgent:
+        """An agent rebuilt from :meth:`snapshot` (or a checkpoint's contents)."""
         try:
             config = SACConfig.from_json(state["config"])
             config = SACConfig(**{**config.__dict__, "device": device})
@@ -257,7 +280,7 @@ class SACAgent:
             agent.np_rng.bit_generator.state = state["np_rng"]
             agent.num_updates = int(state["num_updates"])
         except (KeyError, RuntimeError, TypeError) as err:
-            raise ValueError(f"{path}: checkpoint does not fit: {err!r}") from err
+            raise ValueError(f"{source}: checkpoint does not fit: {err!r}") from err
         return agent
 
     def _modules(self) -> dict[str, torch.nn.Module]:
