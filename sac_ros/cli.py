@@ -43,7 +43,7 @@ from sac_ros.graph import (
 )
 
 DEFAULT_STEPS = {"dclaw": 20_000, "minitaur": 100_000}
-CHECKPOINT_MANIFEST = Path("checkpoint") / "manifest.json"  # the learner's, once it saved
+CHECKPOINT_DIR = "checkpoint"  # the learner's (sac_ros.runtime.learner.CHECKPOINT_DIR)
 DEMO_STEPS = 50_000  # about 8 minutes on a 2-core machine at ~110 steps/s (UTD 1)
 
 
@@ -83,14 +83,30 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint_store(folder: Path) -> Any:
+    """The learner's CheckpointStore for ``folder`` (imported here: it brings torch)."""
+    from sac_ros.runtime.checkpoint import CheckpointStore
+
+    return CheckpointStore(folder)
+
+
+def _has_checkpoint(run_dir: Path | None) -> bool:
+    """Whether the learner committed a checkpoint in ``run_dir``, by its own rule."""
+    folder = run_dir / CHECKPOINT_DIR if run_dir is not None else None
+    return folder is not None and folder.is_dir() and _checkpoint_store(folder).exists()
+
+
 def _learner_counts(run_dir: Path) -> dict[str, Any]:
-    """What the learner's last checkpoint holds (received transitions per robot...)."""
-    manifest = run_dir / CHECKPOINT_MANIFEST
-    if not manifest.exists():
+    """What the learner's last checkpoint holds (received transitions per robot...): the
+    generation a resume loads (committed by its replay save, before the top manifest)."""
+    if not _has_checkpoint(run_dir):
         return {}
-    folder = json.loads(manifest.read_text())["folder"]
-    data = json.loads((run_dir / "checkpoint" / folder / "learner.json").read_text())
-    return data.get("learner", {})
+    try:
+        loaded = _checkpoint_store(run_dir / CHECKPOINT_DIR).load()
+    except (OSError, ValueError) as err:
+        print(f"sac-ros: the learner's checkpoint: {err}", file=sys.stderr)
+        return {}
+    return dict(loaded.state) if loaded is not None else {}
 
 
 def _interrupt(*_: object) -> None:
@@ -281,12 +297,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _resolve_checkpoint(path: Path) -> Path:
-    """A run directory, its checkpoint/ folder, or an agent checkpoint folder."""
-    if (path / "checkpoint" / "manifest.json").exists():
-        path = path / "checkpoint"
-    if (path / "manifest.json").exists():
-        folder = json.loads((path / "manifest.json").read_text())["folder"]
-        return path / folder / "agent"
+    """A run directory, its checkpoint/ folder, or an agent checkpoint folder. For the
+    first two, the agent of the generation a resume would load."""
+    if (path / CHECKPOINT_DIR).is_dir():
+        path = path / CHECKPOINT_DIR
+    store = _checkpoint_store(path)
+    if store.exists():
+        loaded = store.load()
+        if loaded is None:
+            raise ValueError(f"{path} holds no committed checkpoint")
+        return loaded.agent_dir
     return path
 
 
@@ -497,11 +517,11 @@ def _check_run_dir(args: argparse.Namespace) -> None:
     run_dir = Path(args.run_dir) if args.run_dir else None
     if run_dir is not None and run_dir.exists() and not run_dir.is_dir():
         args.usage_error(f"--run-dir {run_dir} is a file, not a directory")
-    has_checkpoint = run_dir is not None and (run_dir / CHECKPOINT_MANIFEST).exists()
+    has_checkpoint = _has_checkpoint(run_dir)
     if args.resume and run_dir is None:
         args.usage_error("--resume needs --run-dir D, the directory of the run to continue")
     if args.resume and not has_checkpoint:
-        args.usage_error(f"--resume: {run_dir} holds no checkpoint ({CHECKPOINT_MANIFEST})")
+        args.usage_error(f"--resume: {run_dir} holds no checkpoint ({CHECKPOINT_DIR}/)")
     if not args.resume and has_checkpoint:
         args.usage_error(
             f"{run_dir} already holds a run: add --resume to continue it, or choose another "

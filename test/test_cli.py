@@ -128,6 +128,27 @@ def test_eval_refuses_a_missing_or_foreign_checkpoint_and_an_unwritable_video(tm
     assert out.returncode == 1 and "cannot write the video" in out.stderr, out.stderr
 
 
+def test_a_first_checkpoint_killed_before_its_manifest_counts_as_a_run(tmp_path, capsys):
+    """A learner killed between its replay save (the commit point) and the top manifest of
+    its first checkpoint resumes from it: the command agrees, refuses a fresh run there,
+    and evaluates that generation's agent."""
+    from sac_ros.runtime.learner import LearnerCore, LearnerSettings
+    from sac_ros.sac import ObsSpec, SACConfig
+
+    env = DClawValveEnv()
+    spec, n = ObsSpec.from_space(env.observation_space), int(env.action_space.shape[0])
+    run = tmp_path / "run"
+    core = LearnerCore(spec, n, SACConfig(hidden=(8, 8)),
+                       LearnerSettings(run_dir=run, tensorboard=False))  # fmt: skip
+    core.checkpoint()
+    core.close()
+    (run / "checkpoint" / "manifest.json").unlink()
+    assert "already holds a run" in refusal(capsys, "train", "dclaw", "--run-dir", str(run))
+    out = sac_ros("eval", "dclaw", "--checkpoint", str(run), "--episodes", "1", timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1])["episodes"] == 1
+
+
 def test_whole_numbers_set_on_float_parameters_arrive_as_floats():
     """rclpy refuses an INTEGER for a DOUBLE parameter and the node stops: --set
     learner.utd_ratio=2 must reach the learner as 2.0."""
