@@ -253,6 +253,19 @@ def test_overheating_safe_stop(emu, core):
     assert core.diagnostics()["temperatures_c"]["THJ31"] == 40
 
 
+def test_hot_motors_are_named_before_the_safe_stop(emu, core):
+    core.enable()
+    assert core.hot_motors() == {}
+    emu.set_temperature(31, 66.0)  # above warn_temperature_c (65), below the 70 C stop
+    states = run_cycles(core, 0.3)
+    assert states[-1].mode is Mode.RUNNING and core.hot_motors() == {"THJ31": 66}
+    emu.set_temperature(31, 40.0)
+    run_cycles(core, 0.3)
+    assert core.hot_motors() == {}
+    with pytest.raises(ValueError, match="warn_temperature_c"):
+        DClawDriverConfig(warn_temperature_c=float("nan"))
+
+
 def test_servo_overheat_shutdown_is_a_hardware_error(emu, core):
     core.enable()
     emu.set_temperature(12, 85.0)  # above the servo's 80 C: it shuts down by itself

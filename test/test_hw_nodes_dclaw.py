@@ -434,6 +434,33 @@ def test_faults_stop_safely_and_show_on_diagnostics(rig, inject, expected, repai
     rig.running()
 
 
+def test_a_hot_motor_is_a_warning_before_the_safe_stop(rig):
+    """From warn_temperature (65 C) a WARN names the motor while the hand keeps running;
+    it goes once the motor cools."""
+    emu = rig.emu
+    rig.running()
+    emu.set_temperature(31, 67.0)
+    try:
+        rig.spin_until(
+            lambda: rig.diag_has(DiagnosticStatus.WARN, "hot: THJ31 67 C; safe stop above 70 C"),
+            5, "a WARN naming THJ31", command=rig.position(),
+        )  # fmt: skip
+        assert rig.mode() == "running"
+    finally:
+        emu.set_temperature(31, 40.0)
+    rig.spin_until(lambda: "hot:" not in rig.status.message, 5, "the WARN gone",
+                   command=rig.position())  # fmt: skip
+    assert rig.mode() == "running"
+
+
+def test_reboot_while_e_stopped_says_so(rig):
+    rig.running()
+    assert rig.call("estop", Trigger.Request()).success
+    answer = rig.call("reboot", Trigger.Request())
+    assert not answer.success and "release_estop" in answer.message, answer.message
+    rig.running()
+
+
 def test_a_motor_that_did_not_hear_its_torque_off_is_an_error(rig):
     """A silent motor keeps the torque it had: /diagnostics must not say the hand is limp
     with a WARN about communication only."""

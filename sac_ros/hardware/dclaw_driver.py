@@ -92,6 +92,7 @@ class DClawDriverConfig:
     watchdog_action: str = "hold"
     health_period_s: float = 1.0
     max_temperature_c: float = 70.0
+    warn_temperature_c: float = 65.0  # /diagnostics WARN from here up to the safe stop
     comm_tolerance_s: float = 0.5
     reconnect_period_s: float = 0.5
     latency_timer_ms: float = 16.0  # the USB adapter's; sets the status packet timeout
@@ -123,6 +124,8 @@ class DClawDriverConfig:
             raise ValueError(f"retries must be an integer >= 0, got {self.retries!r}")
         if not math.isfinite(self.max_temperature_c):
             raise ValueError("max_temperature_c must be finite")
+        if not math.isfinite(self.warn_temperature_c):
+            raise ValueError("warn_temperature_c must be finite")
         if len(self.joint_ids) != self.limits.size or len(self.joint_offsets) != self.limits.size:
             raise ValueError(
                 f"{len(self.joint_ids)} joint IDs and {len(self.joint_offsets)} offsets "
@@ -508,6 +511,16 @@ class DClawDriverCore:
                 # error bit; the others would go on pushing against a limp finger.
                 problems.append(f"{who}: torque is off though it was on (lost power?)")
         return problems
+
+    def hot_motors(self) -> dict[str, float]:
+        """Motors at or above ``warn_temperature_c`` (by name, C, from the last health
+        read): still running, but the safe stop at ``max_temperature_c`` is near."""
+        with self._lock:
+            return {
+                self.name(i): h.temperature_c
+                for i, h in sorted(self._health.items())
+                if h.temperature_c >= self.config.warn_temperature_c
+            }
 
     def _torqued(self) -> set[int]:
         """The motors this driver has switched on and not off since."""

@@ -105,6 +105,8 @@ NUMERIC_PARAMETERS: tuple[tuple[str, str, str, float, float], ...] = (
      "Seconds between hardware error / temperature reads", 0.01, 60.0),
     ("max_temperature", "max_temperature_c",
      "Safe stop above this motor temperature (C)", 20.0, 100.0),
+    ("warn_temperature", "warn_temperature_c",
+     "WARN on /diagnostics from this motor temperature (C) up to the safe stop", 20.0, 100.0),
     ("comm_tolerance", "comm_tolerance_s",
      "Communication errors tolerated this long (s) while torque is on", 0.01, 60.0),
     ("reconnect_period", "reconnect_period_s",
@@ -413,6 +415,14 @@ class DClawDriverNode(LifecycleNode):
             self.diag.problem("mode", WARN, "torque off, commands ignored: call enable", 1.0)
         else:
             self.diag.clear("mode")
+        hot = self.core.hot_motors()
+        if hot:  # before the safe stop: time to rest the hand
+            names = ", ".join(f"{name} {t:g} C" for name, t in hot.items())
+            limit = self.config.max_temperature_c
+            text = f"hot: {names}; safe stop above {limit:g} C"
+            self.diag.problem("temperature", WARN, text, hold=1.0)
+        else:
+            self.diag.clear("temperature")
         pending = self.core.torque_off_pending
         if pending:  # a motor that did not hear it keeps the torque it had
             names = ", ".join(f"{i} ({self.core.name(i)})" for i in pending)
@@ -493,6 +503,9 @@ class DClawDriverNode(LifecycleNode):
         return released, f"mode {self.core.mode.value}; {then} to turn torque on"
 
     def _on_reboot(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        if self.core.mode is Mode.ESTOP:
+            res.success, res.message = False, "e-stopped: call release_estop first"
+            return res
         try:
             rebooted = self.core.clear_fault()
         except RuntimeError as exc:  # a remaining fault, or a BusError
