@@ -551,7 +551,13 @@ def main(argv: list[str] | None = None) -> int:
         _check_run_dir(args)
     if args.command == "graph":
         _check_graph(args)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:
+        # Whoever read the output stopped (`sac-ros graph | head`): no traceback, and no
+        # second error when Python flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -149,6 +149,12 @@ def test_a_first_checkpoint_killed_before_its_manifest_counts_as_a_run(tmp_path,
     assert json.loads(out.stdout.strip().splitlines()[-1])["episodes"] == 1
 
 
+def test_output_cut_short_by_its_reader_is_not_a_traceback():
+    out = subprocess.run(f"{sys.executable} -m sac_ros.cli graph dclaw | head -1", shell=True,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.stdout.startswith("/dclaw/mujoco_sim") and out.stderr == "", out.stderr
+
+
 def test_whole_numbers_set_on_float_parameters_arrive_as_floats():
     """rclpy refuses an INTEGER for a DOUBLE parameter and the node stops: --set
     learner.utd_ratio=2 must reach the learner as 2.0."""
