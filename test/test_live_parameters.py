@@ -218,7 +218,8 @@ def test_a_misspelt_mode_is_refused_at_start(module, parameter, value, refusal):
 def test_whole_numbers_reach_float_parameters_as_floats(tmp_path):
     """``-p max_sensor_age:=1`` or ``1`` in a params file: rclpy would refuse an INTEGER for
     a DOUBLE and the node would stop at start. They arrive as floats; an integer parameter
-    stays an integer, and a float parameter given a text is still refused."""
+    stays an integer, and a float parameter given a text is still refused. A whole number
+    for a text parameter (the camera's ``source:=0``) arrives as its digits."""
     import rclpy
     from rclpy.context import Context
     from rclpy.exceptions import InvalidParameterTypeException
@@ -230,7 +231,8 @@ def test_whole_numbers_reach_float_parameters_as_floats(tmp_path):
     context = Context()
     rclpy.init(context=context, args=["--ros-args", "--params-file", str(params),
                                       "-p", "stall_timeout:=1", "-p", "from_cli:=2",
-                                      "-p", "count:=7", "-p", "text:=abc"])  # fmt: skip
+                                      "-p", "count:=7", "-p", "text:=abc",
+                                      "-p", "source:=0"])  # fmt: skip
     try:
         node = Node("probe_params", context=context)
         for name, expected in (("from_cli", 2.0), ("from_file", 3.0)):
@@ -239,6 +241,7 @@ def test_whole_numbers_reach_float_parameters_as_floats(tmp_path):
         assert declare(node, "count", 1, "an int", lo=0, hi=10) == 7
         with pytest.raises(InvalidParameterTypeException):
             declare(node, "text", 0.5, "a float")
+        assert declare(node, "source", "/dev/video2", "a text") == "0"  # a device index
         node.destroy_node()
     finally:
         rclpy.shutdown(context=context)

@@ -120,20 +120,24 @@ def declare(
             desc.floating_point_range = [
                 FloatingPointRange(from_value=float(lo), to_value=float(hi), step=float(step))
             ]
-    if type(default) is float:
-        _whole_number_as_float(node, name)
+    _retype_override(node, name, default)
     return node.declare_parameter(name, default, desc).value
 
 
-def _whole_number_as_float(node: Node, name: str) -> None:
+def _retype_override(node: Node, name: str, default: Any) -> None:
     """A whole number given for a float parameter (``-p max_sensor_age:=1``, ``1`` in a
-    params file, ``ros2 launch ... x:=1``) is that float. rclpy types a parameter from
-    its default and refuses an INTEGER override for a DOUBLE, which stops the node at
-    start; ROS users write whole numbers without ``.0`` all the time."""
+    params file, ``ros2 launch ... x:=1``) is that float, and a whole number given for a
+    text parameter (the camera's ``source:=0``, a device index) is its digits. rclpy types
+    a parameter from its default and YAML types the value from its look, so it refuses
+    both, which stops the node at start; ROS users write them that way all the time."""
     overrides = node._parameter_overrides  # rclpy's -p / --params-file values, by name
     given = overrides.get(name)
-    if given is not None and given.type_ is Parameter.Type.INTEGER:
+    if given is None or given.type_ is not Parameter.Type.INTEGER:
+        return
+    if type(default) is float:
         overrides[name] = Parameter(name, Parameter.Type.DOUBLE, float(given.value))
+    elif type(default) is str:
+        overrides[name] = Parameter(name, Parameter.Type.STRING, str(given.value))
 
 
 class Diagnostics:
