@@ -217,7 +217,10 @@ def test_a_pushed_joint_pulls_its_goal_along(emu, core):
     emu.backend.set_position(11, -0.8 + 0.6)  # FFJ11, 0.6 rad > 2 * REACH away
     after = core.cycle()
     check_ramp(before, after)
-    assert after.position[1] == pytest.approx(-0.2, abs=0.02)
+    # Read where it was pushed, less what the servo moved back toward its goal before the
+    # read (5 rad/s: 0.15 rad is 30 ms of a busy host), still more than 2 REACH away.
+    assert -0.2 - 0.15 <= after.position[1] <= -0.2 + 1e-9
+    assert abs(after.position[1] - before.goals[1]) > 2 * REACH
     assert after.goals[1] == pytest.approx(after.position[1] - REACH, abs=1e-9)
     assert abs(after.goals[1] - before.goals[1]) > REACH  # the one jump the rule allows
 
