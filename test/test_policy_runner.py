@@ -260,10 +260,11 @@ def test_an_episode_starts_with_the_claw_at_rest_at_its_start_pose():
     assert runner.step(_snap(2.2, q=q), None).acted  # at the pose: the episode starts at once
     # Fingers at the pose but still moving fast are not at rest.
     moving = Snapshot(0.0, dclaw.NOMINAL_POSE.copy(), np.full(9, 1.0), {"valve": np.zeros(2)})
-    assert not IO.at_start(moving)
+    assert IO.start_gap(moving) == [f"{n} moving +1.00 rad/s" for n in dclaw.JOINT_NAMES]
     # A claw that never gets there (stuck on the valve) starts anyway after the wait.
     runner = _runner(steps=3, start_wait_steps=4)
     runner.set_actor(_policy())
     stuck = dclaw.NOMINAL_POSE + 0.5
     acted = [runner.step(_snap(0.1 * k, q=stuck), None).acted for k in range(5)]
     assert acted == [False] * 4 + [True] and runner.start_timeouts == 1
+    assert runner.start_miss == ", ".join(f"{n} +0.50 rad off" for n in dclaw.JOINT_NAMES)

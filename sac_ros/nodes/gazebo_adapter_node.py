@@ -136,7 +136,7 @@ class GazeboAdapterNode(Node):
         self.last_error = error
         if error != self.missing:  # that one is reported for good already
             self.diag.problem("request", WARN, error, hold=30.0)
-            self.get_logger().warn(error, throttle_duration_sec=5.0)
+            self.get_logger().warning(error, throttle_duration_sec=5.0)
         return False
 
     def _on_torque(self, req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:

@@ -146,7 +146,7 @@ class MujocoSimNode(Node):
         except ValueError as exc:
             self.commands_rejected += 1
             self.diag.problem("command", WARN, f"rejected command: {exc}")
-            self.get_logger().warn(f"rejected command: {exc}", throttle_duration_sec=2.0)
+            self.get_logger().warning(f"rejected command: {exc}", throttle_duration_sec=2.0)
             return
         self.commands_received += 1
         if self.mode == "lockstep":
@@ -165,7 +165,7 @@ class MujocoSimNode(Node):
         try:
             angle = float(messages.read_array(msg, 1, "valve command")[0])
         except ValueError as exc:
-            self.get_logger().warn(f"rejected valve command: {exc}", throttle_duration_sec=2.0)
+            self.get_logger().warning(f"rejected valve command: {exc}", throttle_duration_sec=2.0)
             return
         if self._valve_torque:  # like a servo: the goal is ignored while torque is off
             self.sim.set_valve_motor(True, angle)

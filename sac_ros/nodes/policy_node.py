@@ -167,6 +167,7 @@ class PolicyNode(Node):
         self.create_subscription(String, "sac/transitions_ack", self._on_ack, EVENT_QOS)
         self.reset_client = self.create_client(Trigger, "sac/reset")
         self.diag = Diagnostics(self, "policy", hardware_id=robot)
+        self._start_timeouts_seen = 0
         self.diag.values_from(self._diag_values)
         self.add_on_set_parameters_callback(self._on_params)
         self.add_post_set_parameters_callback(self._after_params)
@@ -206,7 +207,7 @@ class PolicyNode(Node):
         self.rejected_inputs += 1
         self.last_rejection = f"{key}: {exc}"
         self.diag.problem(key, WARN, self.last_rejection)
-        self.get_logger().warn(self.last_rejection, throttle_duration_sec=2.0)
+        self.get_logger().warning(self.last_rejection, throttle_duration_sec=2.0)
 
     def _on_joints(self, msg: JointState) -> None:
         stamp = stamp_seconds(msg.header.stamp)
@@ -377,6 +378,12 @@ class PolicyNode(Node):
             self._publish(self.runner.skip(snap))
             return
         self._publish(result.targets)  # transitions go out on the flush timer, not here
+        if self.runner.start_timeouts != self._start_timeouts_seen:
+            self._start_timeouts_seen = self.runner.start_timeouts
+            text = (f"not at the start pose after {self.runner.start_wait_steps} steps, "
+                    f"going on: {self.runner.start_miss}")  # fmt: skip
+            self.diag.problem("start pose", WARN, text, hold=10.0)
+            self.get_logger().warning(text, throttle_duration_sec=2.0)
         # Held between episodes: while the world is reset, and until the robot is at its
         # start pose.
         self.reset_steps += not acting and not result.acted
@@ -412,7 +419,9 @@ class PolicyNode(Node):
 
     def _request_reset(self) -> None:
         if not self.reset_client.service_is_ready():
-            self.get_logger().warn("sac/reset is not available; waiting", throttle_duration_sec=5)
+            self.get_logger().warning(
+                "sac/reset is not available; waiting", throttle_duration_sec=5
+            )
         self._reset_since = time.monotonic()
         self._reset_future = self.reset_client.call_async(Trigger.Request())
         self._reset_future.add_done_callback(self._on_reset_done)

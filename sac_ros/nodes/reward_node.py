@@ -201,7 +201,7 @@ class RewardNode(Node):
     def _reject(self, what: str, exc: Exception) -> None:
         self.rejected += 1
         self.diag.problem(what, WARN, f"{what}: {exc}")
-        self.get_logger().warn(f"{what}: {exc}", throttle_duration_sec=2.0)
+        self.get_logger().warning(f"{what}: {exc}", throttle_duration_sec=2.0)
 
     def _publish(self, stamp: object, t: float, r: StepReward) -> None:
         self._last_stamp = t

@@ -75,7 +75,7 @@ class TaskIO(Protocol):
 
     def held(self, snap: Snapshot, targets: np.ndarray) -> None: ...
 
-    def at_start(self, snap: Snapshot) -> bool: ...
+    def start_gap(self, snap: Snapshot) -> list[str]: ...  # none: at the start pose
 
 
 class Phase(enum.Enum):
@@ -152,6 +152,7 @@ class PolicyRunner:
         self.start_wait_steps = start_wait_steps
         self.start_waits = 0  # steps held so far before the coming episode
         self.start_timeouts = 0  # waits for the start pose that ran out
+        self.start_miss = ""  # what kept the robot from its start pose the last time
         self._reset_requested = False
         self.actor: Actor | None = None
         self.phase = Phase.WAITING
@@ -186,11 +187,13 @@ class PolicyRunner:
 
     def _ready_to_start(self, snap: Snapshot) -> bool:
         """The robot is at the task's start pose, or has been given its time to get there."""
-        if self.io.at_start(snap):
+        gap = self.io.start_gap(snap)
+        if not gap:
             self.start_waits = 0
             return True
         if self.start_waits >= self.start_wait_steps:
             self.start_timeouts += 1
+            self.start_miss = ", ".join(gap)
             self.start_waits = 0
             return True
         self.start_waits += 1

@@ -63,10 +63,10 @@ class DClawValveIO:
     def held(self, snap: Snapshot, targets: np.ndarray) -> None:
         """Stateless: a skipped step leaves nothing to record."""
 
-    def at_start(self, snap: Snapshot) -> bool:
-        """The fingers rest at the start pose, as the gymnasium environment places them
-        (the valve reset only turns the valve)."""
-        return dclaw_valve.claw_at_start(snap.positions, snap.velocities)
+    def start_gap(self, snap: Snapshot) -> list[str]:
+        """What keeps the fingers from resting at the start pose, as the gymnasium
+        environment places them (the valve reset only turns the valve); none: there."""
+        return dclaw_valve.claw_start_gap(snap.positions, snap.velocities)
 
 
 class MinitaurWalkIO:
@@ -121,9 +121,9 @@ class MinitaurWalkIO:
         self._last_action = None
         self._stamp = None
 
-    def at_start(self, snap: Snapshot) -> bool:
-        """Always: the Minitaur's reset (upright, and a person's confirmation) decides."""
-        return True
+    def start_gap(self, snap: Snapshot) -> list[str]:
+        """None: the Minitaur's reset (upright, and a person's confirmation) decides."""
+        return []
 
 
 TaskIO = DClawValveIO | MinitaurWalkIO

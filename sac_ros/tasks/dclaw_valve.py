@@ -97,10 +97,21 @@ START_SPEED = 0.5  # rad/s, every joint
 
 def claw_at_start(joint_positions: np.ndarray, joint_velocities: np.ndarray) -> bool:
     """The fingers rest at the start pose (within the tolerances above)."""
+    return not claw_start_gap(joint_positions, joint_velocities)
+
+
+def claw_start_gap(joint_positions: np.ndarray, joint_velocities: np.ndarray) -> list[str]:
+    """What keeps the claw from its start pose, a phrase per joint (none: it is there)."""
     q = _joint_vector(joint_positions, "joint positions")
     qd = _joint_vector(joint_velocities, "joint velocities")
-    near = np.max(np.abs(q - NOMINAL_POSE)) <= START_POSE_TOLERANCE
-    return bool(near and np.max(np.abs(qd)) <= START_SPEED)
+    off = q - NOMINAL_POSE
+    gaps = []
+    for name, error, speed in zip(dclaw.JOINT_NAMES, off, qd, strict=True):
+        if abs(error) > START_POSE_TOLERANCE:
+            gaps.append(f"{name} {error:+.2f} rad off")
+        elif abs(speed) > START_SPEED:
+            gaps.append(f"{name} moving {speed:+.2f} rad/s")
+    return gaps
 
 
 def sample_initial_angle(rng: np.random.Generator) -> float:
