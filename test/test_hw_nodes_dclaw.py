@@ -14,7 +14,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,24 @@ def start_driver(ns: str, port: str, log: Path, **params) -> subprocess.Popen:
         cmd += ["-p", f"{key}:={value}"]
     with open(log, "a") as out:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+
+
+@contextmanager
+def driver_on_unplugged_port(
+    tmp_path: Path, tag: str, **params: str
+) -> Iterator[tuple[DynamixelEmulator, Probe]]:
+    """A driver process started while its USB adapter is unplugged (emulated), and the
+    probe that watches it; the probe (and the process) closed after."""
+    log = tmp_path / "driver.log"
+    ns = f"/hw_dclaw_{tag}_{os.getpid()}"
+    with DynamixelEmulator(initial_positions=START) as emu:
+        emu.unplug()
+        probe = Probe(ns, log)
+        try:
+            probe.proc = start_driver(ns, emu.port_name, log, **params)
+            yield emu, probe
+        finally:
+            probe.close()
 
 
 def stop_process(proc: subprocess.Popen) -> None:
@@ -547,22 +566,14 @@ def test_waits_for_a_late_port_and_sigint_turns_torque_off(tmp_path):
 def test_an_enable_call_before_the_port_appears_ends_the_autostart(tmp_path):
     """An operator who asked for torque off while the adapter was missing: plugging it in
     must not turn torque on by itself (the call failed, as nothing could hear it)."""
-    log = tmp_path / "driver.log"
-    ns = f"/hw_dclaw_enable_early_{os.getpid()}"
-    with DynamixelEmulator(initial_positions=START) as emu:
-        emu.unplug()
-        probe = Probe(ns, log)
-        try:
-            probe.proc = start_driver(ns, emu.port_name, log)
-            probe.spin_until(lambda: probe.diag_has(DiagnosticStatus.ERROR, "not connected"),
-                             30, "a missing port on /diagnostics")  # fmt: skip
-            probe.call("enable", SetBool.Request(data=False))
-            emu.replug()
-            probe.spin_for(2.0)  # autostart would have configured and activated by now
-            assert probe.lifecycle() != "active"
-            assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
-        finally:
-            probe.close()
+    with driver_on_unplugged_port(tmp_path, "enable_early") as (emu, probe):
+        probe.spin_until(lambda: probe.diag_has(DiagnosticStatus.ERROR, "not connected"),
+                         30, "a missing port on /diagnostics")  # fmt: skip
+        probe.call("enable", SetBool.Request(data=False))
+        emu.replug()
+        probe.spin_for(2.0)  # autostart would have configured and activated by now
+        assert probe.lifecycle() != "active"
+        assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
 
 
 
@@ -624,61 +635,53 @@ def test_lifecycle_deactivate_limps_the_hand_and_activate_resumes(rig):
 
 
 def test_lifecycle_by_hand_configure_failures_are_clear_and_shutdown_limps(tmp_path):
-    log = tmp_path / "driver.log"
-    ns = f"/hw_dclaw_lifecycle_{os.getpid()}"
-    with DynamixelEmulator(initial_positions=START) as emu:
-        emu.unplug()
-        probe = Probe(ns, log)
-        try:
-            probe.proc = start_driver(ns, emu.port_name, log, autostart="false")
-            assert probe.lifecycle() == "unconfigured"
-            probe.spin_until(lambda: probe.diag_has(DiagnosticStatus.WARN, "unconfigured"), 10,
-                             "unconfigured on /diagnostics")  # fmt: skip
-            assert not probe.transition(Transition.TRANSITION_CONFIGURE)  # no port
-            assert probe.lifecycle() == "unconfigured"
-            assert f"configure failed: cannot reach the D'Claw on {emu.port_name}" in probe.tail()
-            probe.spin_until(lambda: probe.diag_has(DiagnosticStatus.ERROR, "not connected"), 3,
-                             "the failed configure on /diagnostics")  # fmt: skip
-            emu.replug()
-            emu.set_silent(12)
-            assert not probe.transition(Transition.TRANSITION_CONFIGURE)  # a silent motor
-            assert "ping failed (motor 12" in probe.tail()
-            emu.set_silent(12, False)
-            probe.spin_for(0.3)  # no autostart: nothing happens by itself
-            assert probe.lifecycle() == "unconfigured" and probe.joint_count == 0
+    with driver_on_unplugged_port(tmp_path, "lifecycle", autostart="false") as (emu, probe):
+        assert probe.lifecycle() == "unconfigured"
+        probe.spin_until(lambda: probe.diag_has(DiagnosticStatus.WARN, "unconfigured"), 10,
+                         "unconfigured on /diagnostics")  # fmt: skip
+        assert not probe.transition(Transition.TRANSITION_CONFIGURE)  # no port
+        assert probe.lifecycle() == "unconfigured"
+        assert f"configure failed: cannot reach the D'Claw on {emu.port_name}" in probe.tail()
+        probe.spin_until(lambda: probe.diag_has(DiagnosticStatus.ERROR, "not connected"), 3,
+                         "the failed configure on /diagnostics")  # fmt: skip
+        emu.replug()
+        emu.set_silent(12)
+        assert not probe.transition(Transition.TRANSITION_CONFIGURE)  # a silent motor
+        assert "ping failed (motor 12" in probe.tail()
+        emu.set_silent(12, False)
+        probe.spin_for(0.3)  # no autostart: nothing happens by itself
+        assert probe.lifecycle() == "unconfigured" and probe.joint_count == 0
 
-            assert probe.transition(Transition.TRANSITION_CONFIGURE)
-            assert probe.lifecycle() == "inactive"
-            probe.spin_until(lambda: probe.joint_count >= 5, 5, "readings while inactive")
-            here = probe.position()
-            writes = len(emu.goal_writes)
-            probe.spin_for(0.3, command=here + 0.1)
-            assert len(emu.goal_writes) == writes
-            assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
+        assert probe.transition(Transition.TRANSITION_CONFIGURE)
+        assert probe.lifecycle() == "inactive"
+        probe.spin_until(lambda: probe.joint_count >= 5, 5, "readings while inactive")
+        here = probe.position()
+        writes = len(emu.goal_writes)
+        probe.spin_for(0.3, command=here + 0.1)
+        assert len(emu.goal_writes) == writes
+        assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
 
-            assert probe.transition(Transition.TRANSITION_ACTIVATE)
-            assert torque(emu, JOINT_IDS) == [1] * 9
-            probe.spin_until(lambda: abs(goal_rad(emu, 10) - here[0] - 0.1) <= TICK, 5,
-                             "a goal moved", command=here + 0.1)  # fmt: skip
-            assert probe.transition(Transition.TRANSITION_DEACTIVATE)
-            assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
-            assert probe.transition(Transition.TRANSITION_CLEANUP)
-            assert probe.lifecycle() == "unconfigured"
-            probe.spin_for(0.1)
-            packets, readings = emu.stats["packets"], probe.joint_count
-            probe.spin_for(0.3)
-            assert emu.stats["packets"] == packets and probe.joint_count == readings  # closed
+        assert probe.transition(Transition.TRANSITION_ACTIVATE)
+        assert torque(emu, JOINT_IDS) == [1] * 9
+        probe.spin_until(lambda: abs(goal_rad(emu, 10) - here[0] - 0.1) <= TICK, 5,
+                         "a goal moved", command=here + 0.1)  # fmt: skip
+        assert probe.transition(Transition.TRANSITION_DEACTIVATE)
+        assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
+        assert probe.transition(Transition.TRANSITION_CLEANUP)
+        assert probe.lifecycle() == "unconfigured"
+        probe.spin_for(0.1)
+        packets, readings = emu.stats["packets"], probe.joint_count
+        probe.spin_for(0.3)
+        assert emu.stats["packets"] == packets and probe.joint_count == readings  # closed
 
-            assert probe.transition(Transition.TRANSITION_CONFIGURE)
-            assert probe.transition(Transition.TRANSITION_ACTIVATE)
-            assert torque(emu, JOINT_IDS) == [1] * 9
-            assert probe.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
-            assert probe.lifecycle() == "finalized"
-            assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
-            probe.proc.send_signal(signal.SIGINT)
-            assert probe.proc.wait(timeout=15) == 0, probe.tail()
-        finally:
-            probe.close()
+        assert probe.transition(Transition.TRANSITION_CONFIGURE)
+        assert probe.transition(Transition.TRANSITION_ACTIVATE)
+        assert torque(emu, JOINT_IDS) == [1] * 9
+        assert probe.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
+        assert probe.lifecycle() == "finalized"
+        assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
+        probe.proc.send_signal(signal.SIGINT)
+        assert probe.proc.wait(timeout=15) == 0, probe.tail()
 
 
 def test_a_destroyed_driver_leaves_the_ros_graph(tmp_path):

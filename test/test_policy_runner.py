@@ -17,9 +17,12 @@ from sac_ros.tasks import dclaw_valve, minitaur_walk
 IO = DClawValveIO(pixels=False)
 
 
-def _snap(t: float, q: np.ndarray | None = None, valve: float = 0.5) -> Snapshot:
+def _snap(
+    t: float, q: np.ndarray | None = None, valve: float = 0.5, qd: np.ndarray | None = None
+) -> Snapshot:
     q = dclaw.NOMINAL_POSE.copy() if q is None else q
-    return Snapshot(t, q, np.zeros(9), {"valve": np.array([valve, 0.0])})
+    qd = np.zeros(9) if qd is None else qd
+    return Snapshot(t, q, qd, {"valve": np.array([valve, 0.0])})
 
 
 def _policy(spec: ObsSpec = ObsSpec.vector(dclaw_valve.STATE_DIM), version: int = 3) -> Policy:
@@ -229,9 +232,9 @@ def test_an_episode_starts_with_the_claw_at_rest_at_its_start_pose():
     runner = _runner(steps=3, start_wait_steps=10)
     runner.set_actor(_policy())
     q = np.clip(dclaw.NOMINAL_POSE + 0.6, dclaw.LIMITS.lower, dclaw.LIMITS.upper)
-    held = 0
+    held, qd = 0, np.zeros(9)
     while True:
-        out = runner.step(_snap(0.1 * held, q=q), None)
+        out = runner.step(_snap(0.1 * held, q=q, qd=qd), None)
         if out.acted:
             break
         assert out.transition is None and runner.phase is Phase.WAITING
@@ -239,8 +242,11 @@ def test_an_episode_starts_with_the_claw_at_rest_at_its_start_pose():
         assert np.all(np.abs(step) <= dclaw.LIMITS.max_velocity * dclaw_valve.CONTROL_PERIOD + 1e-9)
         nominal = dclaw.NOMINAL_POSE
         assert np.all(np.abs(out.targets - nominal) <= np.abs(q - nominal) + 1e-12)  # nearer
+        # The fingers follow their targets (moving: none has stalled on the valve).
+        qd = (out.targets - q) / dclaw_valve.CONTROL_PERIOD
         q, held = out.targets.copy(), held + 1
-    assert held == 3 and runner.phase is Phase.RUNNING and runner.start_timeouts == 0
+    # Three steps to get there (0.6 rad at 2 pi / 3 rad/s), one more to come to rest.
+    assert held == 4 and runner.phase is Phase.RUNNING and runner.start_timeouts == 0
     assert np.max(np.abs(q - dclaw.NOMINAL_POSE)) <= dclaw_valve.START_POSE_TOLERANCE
     # At the episode's end the world's reset is asked for once the claw is back at rest
     # at the pose (out of the valve's way), and once only.

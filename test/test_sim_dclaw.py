@@ -9,6 +9,7 @@ import pytest
 
 from sac_ros.robots import dclaw
 from sac_ros.sim import DClawSim
+from sac_ros.tasks import dclaw_valve
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +159,34 @@ def test_a_divergence_mujoco_resets_by_itself_is_caught_and_the_clock_runs_on(
     assert robot.time >= before + robot.dt - 1e-9
     robot.step()
     assert robot.time >= before + 2 * robot.dt - 1e-9
+
+
+def _home(sim: DClawSim, goal_of, steps: int = 20) -> int | None:
+    """Steps until the claw rests at its start pose, steered by ``goal_of(q, qd)`` through
+    the rate limit as the policy node does; None if not within ``steps``."""
+    for k in range(steps):
+        q, qd = sim.joint_positions(), sim.joint_velocities()
+        if dclaw_valve.claw_at_start(q, qd):
+            return k
+        sim.set_targets(dclaw.LIMITS.safe_targets(goal_of(q, qd), q, dclaw_valve.CONTROL_PERIOD))
+        sim.step()
+    return None
+
+
+@pytest.mark.parametrize("valve", [math.pi / 2, math.pi / 2 + math.pi / 3])
+def test_a_finger_caught_on_a_spoke_is_brought_home_sideways(sim, valve):
+    """FF's tip left pressed onto the valve near the hub. With a spoke under it, lifting
+    straight drives the tip into the spoke and it stays; ClawHoming swings it off first.
+    With no spoke under it, lifting straight works too."""
+    caught = dclaw.NOMINAL_POSE.copy()
+    caught[1:3] = (-0.5, 1.2)
+    spoke_under = valve == math.pi / 2
+    sim.reset(valve, caught)
+    straight = _home(sim, lambda q, qd: dclaw.NOMINAL_POSE)
+    assert (straight is None) == spoke_under, straight
+    sim.reset(valve, caught)
+    homing = dclaw_valve.ClawHoming()
+    steps = _home(sim, homing.goal)
+    assert steps is not None and steps <= 12, steps
+    if spoke_under:
+        assert homing.unhooks[0] >= 1

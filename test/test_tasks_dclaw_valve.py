@@ -122,3 +122,28 @@ def test_action_to_targets_is_absolute_and_rate_limited():
 def test_bad_input_raises_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_homing_swings_a_stalled_finger_sideways_then_lifts_it_and_alternates_sides():
+    homing = task.ClawHoming()
+    home = dclaw.NOMINAL_POSE
+    moving = home.copy()
+    moving[1] += 0.5  # FF's middle joint off the pose...
+    fast = np.zeros(9)
+    fast[1] = -2.0  # ...but on its way: straight home
+    np.testing.assert_array_equal(homing.goal(moving, fast), home)
+    still = np.zeros(9)
+    goals = [homing.goal(moving, still) for _ in range(task.STALL_STEPS + task.UNHOOK_STEPS)]
+    np.testing.assert_array_equal(goals[0], home)  # one stalled step is not yet a stall
+    first = goals[task.STALL_STEPS - 1 :]
+    for g in first[:3]:  # sideways at the height it is; the other fingers go home
+        np.testing.assert_array_equal(g[:3], [task.UNHOOK_ABDUCTION, moving[1], moving[2]])
+        np.testing.assert_array_equal(g[3:], home[3:])
+    np.testing.assert_array_equal(first[3][:3], [task.UNHOOK_ABDUCTION, home[1], home[2]])
+    np.testing.assert_array_equal(first[4], home)  # back
+    assert homing.unhooks.tolist() == [1, 0, 0]
+    again = [homing.goal(moving, still) for _ in range(task.STALL_STEPS + 1)]
+    assert again[-1][0] == -task.UNHOOK_ABDUCTION  # still caught: the other side
+    homing.reset()
+    assert homing.unhooks.tolist() == [0, 0, 0]
+    np.testing.assert_array_equal(homing.goal(home, still), home)  # home: nothing to do

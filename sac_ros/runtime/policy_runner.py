@@ -64,7 +64,6 @@ class TaskIO(Protocol):
     dt: float
     action_dim: int
     layout: str  # the ObsSpec JSON the policy must have been trained for
-    safe_pose: np.ndarray
     can_terminate: bool  # the reward can end an episode (a fall), not only the time limit
 
     def observation(self, snap: Snapshot) -> Observation: ...
@@ -76,6 +75,8 @@ class TaskIO(Protocol):
     def held(self, snap: Snapshot, targets: np.ndarray) -> None: ...
 
     def start_gap(self, snap: Snapshot) -> list[str]: ...  # none: at the start pose
+
+    def start_goal(self, snap: Snapshot) -> np.ndarray: ...  # between episodes
 
 
 class Phase(enum.Enum):
@@ -182,7 +183,7 @@ class PolicyRunner:
     def hold(self, snap: Snapshot) -> np.ndarray:
         """Targets that keep the robot where it is, or, between episodes, move it within
         its limits to the safe pose."""
-        goal = self.io.safe_pose if self.phase is not Phase.RUNNING else snap.positions
+        goal = self.io.start_goal(snap) if self.phase is not Phase.RUNNING else snap.positions
         return self._safe(goal, snap)
 
     def _ready_to_start(self, snap: Snapshot) -> bool:

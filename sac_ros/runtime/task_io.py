@@ -32,6 +32,7 @@ class DClawValveIO:
 
     def __init__(self, pixels: bool = False) -> None:
         self.pixels = pixels
+        self.homing = dclaw_valve.ClawHoming()
 
     @property
     def extra_topics(self) -> dict[str, str]:
@@ -58,7 +59,13 @@ class DClawValveIO:
         return dclaw_valve.action_to_targets(action, snap.positions, self.dt)
 
     def reset(self) -> None:
-        """Stateless: nothing to clear between episodes."""
+        """A new episode: the next homing starts afresh."""
+        self.homing.reset()
+
+    def start_goal(self, snap: Snapshot) -> np.ndarray:
+        """Where to steer the claw between episodes: the start pose, sideways first for
+        a finger caught on a valve spoke (dclaw_valve.ClawHoming)."""
+        return self.homing.goal(snap.positions, snap.velocities)
 
     def held(self, snap: Snapshot, targets: np.ndarray) -> None:
         """Stateless: a skipped step leaves nothing to record."""
@@ -120,6 +127,10 @@ class MinitaurWalkIO:
     def reset(self) -> None:
         self._last_action = None
         self._stamp = None
+
+    def start_goal(self, snap: Snapshot) -> np.ndarray:
+        """The standing pose (a person sets the robot upright; see the reward node)."""
+        return self.safe_pose
 
     def start_gap(self, snap: Snapshot) -> list[str]:
         """None: the Minitaur's reset (upright, and a person's confirmation) decides."""
