@@ -56,8 +56,12 @@ def test_stock_sdk_port_handler(emu):
     handler = sdk.PortHandler(emu.port_name)
     assert handler.setBaudRate(1_000_000)
     try:
-        assert PH.ping(handler, 10)[:2] == (1000, sdk.COMM_SUCCESS)
-        assert PH.read4ByteTxRx(handler, 10, 132)[1] == sdk.COMM_SUCCESS
+        # The stock handler waits 34 ms for a reply: on a loaded host the emulator's thread
+        # can miss that once (seen in a full suite run); it must answer within three tries.
+        pings = [PH.ping(handler, 10)[:2] for _ in range(3)]
+        assert (1000, sdk.COMM_SUCCESS) in pings, pings
+        reads = [PH.read4ByteTxRx(handler, 10, 132)[1] for _ in range(3)]
+        assert sdk.COMM_SUCCESS in reads, reads
     finally:
         handler.closePort()
 
