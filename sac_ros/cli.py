@@ -99,10 +99,11 @@ def _has_checkpoint(run_dir: Path | None) -> bool:
 def _learner_counts(run_dir: Path) -> dict[str, Any]:
     """What the learner's last checkpoint holds (received transitions per robot...): the
     generation a resume loads (committed by its replay save, before the top manifest)."""
-    if not _has_checkpoint(run_dir):
+    folder = run_dir / CHECKPOINT_DIR
+    if not folder.is_dir():
         return {}
     try:
-        loaded = _checkpoint_store(run_dir / CHECKPOINT_DIR).load()
+        loaded = _checkpoint_store(folder).load()  # None: never committed
     except (OSError, ValueError) as err:
         print(f"sac-ros: the learner's checkpoint: {err}", file=sys.stderr)
         return {}
@@ -301,13 +302,8 @@ def _resolve_checkpoint(path: Path) -> Path:
     first two, the agent of the generation a resume would load."""
     if (path / CHECKPOINT_DIR).is_dir():
         path = path / CHECKPOINT_DIR
-    store = _checkpoint_store(path)
-    if store.exists():
-        loaded = store.load()
-        if loaded is None:
-            raise ValueError(f"{path} holds no committed checkpoint")
-        return loaded.agent_dir
-    return path
+    loaded = _checkpoint_store(path).load()  # None: not a checkpoint folder
+    return loaded.agent_dir if loaded is not None else path
 
 
 class _Video:

@@ -35,9 +35,9 @@ LIMITS = JointLimits(
     upper=np.array(_FINGER_UPPER * 3),
     max_velocity=np.full(NUM_JOINTS, MAX_VELOCITY),
 )
-# The pose ROBEL's turn reward pulls the fingers towards, and the safe pose for resets.
+# The pose ROBEL's turn reward pulls the fingers towards, and where each episode starts
+# (the policy node brings the claw there between episodes: dclaw_valve.ClawHoming).
 NOMINAL_POSE = np.array((0.0, -math.pi / 3, math.pi / 3) * 3)
-SAFE_POSE = np.array((0.0, -math.pi / 3, math.pi / 3) * 3)
 
 CONTROL_RATE_HZ = 10.0
 

@@ -47,6 +47,7 @@ from sac_ros.runtime.checkpoint import CheckpointStore
 from sac_ros.runtime.delivery import Ack, Inbox
 from sac_ros.runtime.wire import TransitionBatch, decode_transitions
 from sac_ros.sac import STAT_KEYS, ObsSpec, ReplayBuffer, SACAgent, SACConfig
+from sac_ros.sac.checkpoint import write_checkpoint
 
 CHECKPOINT_DIR = "checkpoint"
 TENSORBOARD_DIR = "tensorboard"
@@ -433,14 +434,18 @@ class LearnerCore:
             previous = {key: s.durable for key, s in self.inbox.senders.items()}
             self.inbox.mark_durable()
             try:
-                gen = self.store.save(self.agent.save_checkpoint, self.buffer, self._state())
+                # One snapshot: written now, and kept to roll back to if training diverges.
+                good = self.agent.snapshot()
+                gen = self.store.save(
+                    lambda path: write_checkpoint(Path(path), *good), self.buffer, self._state()
+                )
             except BaseException:
                 for key, durable in previous.items():
                     self.inbox.senders[key].durable = durable
                 raise
             self.checkpoints += 1
             self.checkpoint_error = ""
-            self._good = self.agent.snapshot()
+            self._good = good
         self._call(self._on_checkpoint)
         return gen
 

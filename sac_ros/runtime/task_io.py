@@ -27,7 +27,6 @@ class DClawValveIO:
     limits: JointLimits = dclaw.LIMITS
     dt: float = dclaw_valve.CONTROL_PERIOD
     action_dim: int = dclaw_valve.ACTION_DIM
-    safe_pose: np.ndarray = dclaw.SAFE_POSE
     can_terminate: bool = False  # episodes end by the time limit only
 
     def __init__(self, pixels: bool = False) -> None:
