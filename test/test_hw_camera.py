@@ -207,25 +207,53 @@ def test_source_that_never_opens(tmp_path):
     assert cam.read() is None and not cam.connected
 
 
+class ManualClock:
+    """A monotonic clock that moves only when told to: sleeping advances it. Pacing
+    arithmetic then does not depend on how loaded the host is."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+
+
 def test_a_file_read_slower_than_its_rate_plays_slower_and_drops_nothing(tmp_path):
     path = tmp_path / "count.avi"
     write_counting_video(path, frames=30, fps=30.0)
-    with CameraCapture(str(path), fps=10.0) as cam:
+    clock = ManualClock()
+    with CameraCapture(str(path), fps=10.0, clock=clock, sleep=clock.sleep) as cam:
         frames = [cam.read() for _ in range(10)]
         assert not cam.live
         stats = cam.stats()
         assert (stats["dropped"], stats["skipped"], stats["stale"]) == (0, 0, 0), stats
         assert [number(f) for f in frames] == list(range(10))  # every frame, in turn
         gaps = np.diff([f.stamp for f in frames])
-        assert 0.09 < np.median(gaps) < 0.12 and np.min(gaps) > 0.05, gaps
+        np.testing.assert_allclose(gaps, 0.1)  # the file plays at 10 fps, not its 30
         # The reader stalls: slots at +0.1, +0.2 and +0.3 s go by, and the read lands
-        # mid-way through the half-period tolerance of the slot at +0.4 s (a stall of
-        # 0.5 s sat on the edge of the slot at +0.5 s: 4 drops on a loaded host).
-        time.sleep(0.45)
+        # mid-way through the half-period tolerance of the slot at +0.4 s.
+        clock.sleep(0.45)
         late = cam.read()
         assert number(late) == 10  # a file skips nothing: the next frame, late
         assert cam.stats()["dropped"] == 3, cam.stats()
         assert cam.stats()["failed_reads"] == 0
+        # The schedule goes on from the slot it landed in: the next frame is due at +0.5 s.
+        after = cam.read()
+        assert number(after) == 11 and after.stamp - late.stamp == pytest.approx(0.05)
+        assert cam.stats()["dropped"] == 3
+
+
+def test_a_file_paces_in_real_time(tmp_path):
+    path = tmp_path / "count.avi"
+    write_counting_video(path, frames=30, fps=30.0)
+    with CameraCapture(str(path), fps=20.0) as cam:
+        frames = [cam.read() for _ in range(6)]
+    gaps = np.diff([f.stamp for f in frames])
+    assert [number(f) for f in frames] == list(range(6))
+    assert np.min(gaps) > 0.04 and np.median(gaps) < 0.1, gaps  # waits its slot, not more
 
 
 def test_a_file_loops_without_a_failure(tmp_path):
