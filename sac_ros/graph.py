@@ -151,7 +151,8 @@ def build_graph(
     if sim == "emulated" and robot != "dclaw":
         raise ValueError("sim=emulated emulates the D'Claw's Dynamixel bus only")
     namespaces = namespaces if namespaces is not None else robot_namespaces(robot, 1)
-    files = [config_file(robot)] + ([params_file] if params_file else [])
+    user_files = [params_file] if params_file else []
+    files = [config_file(robot), *user_files]
     lockstep = sim == "mujoco"
     # Lockstep (MuJoCo) nodes read simulation time from the readings' stamps, so no node
     # wakes up for every /clock message (the sim still publishes /clock for tools such as
@@ -163,31 +164,48 @@ def build_graph(
     floats = _float_parameters(files) if extra else set()
 
     def node(
-        name: str, module: str, ns: str, role: str = "robot", nice: int = 0, **params: Any
+        name: str,
+        module: str,
+        ns: str,
+        role: str = "robot",
+        nice: int = 0,
+        defaults: dict[str, Any] | None = None,
+        **params: Any,
     ) -> None:
+        """``params`` follow from the graph's arguments; ``defaults`` are its choice for
+        this sim, which a params_file may change."""
+        defaults = defaults or {}
         # Each simulated robot keeps its own clock: several lockstep simulators must not
         # share /clock, or one robot's time would jump with another's.
         remap = [("/clock", f"{ns}/clock")] if lockstep and role == "robot" and ns else []
         # A whole number for a float parameter (of the files, or one the graph sets as a
         # float) goes as a float: rclpy refuses an INTEGER for a DOUBLE and the node stops.
         mine = {
-            k: float(v) if type(v) is int and ((name, k) in floats or type(params.get(k)) is float)
+            k: float(v)
+            if type(v) is int
+            and ((name, k) in floats or float in (type(params.get(k)), type(defaults.get(k))))
             else v
             for k, v in extra.get(name, {}).items()
         }  # fmt: skip
-        nodes.append(
-            NodeSpec(
-                name=name,
-                executable=module,
-                module=f"sac_ros.nodes.{module}",
-                namespace=ns,
-                parameters={**common, **params, **mine},
-                params_files=files,
-                remappings=remap,
-                role=role,
-                nice=nice,
-            )
+        spec = NodeSpec(
+            name=name,
+            executable=module,
+            module=f"sac_ros.nodes.{module}",
+            namespace=ns,
+            parameters={**common, **params, **mine},
+            params_files=files,
+            remappings=remap,
+            role=role,
+            nice=nice,
         )
+        # A -p rule outranks every params file whatever their order (rclpy applies a
+        # file's sections in the order their keys first appeared: config/<robot>.yaml's
+        # /**/<node> comes before -p's /**). So a default the user's file sets is left
+        # out, and the file's value applies; a fixed value it contradicts is an error.
+        given = _matching_values(spec, user_files)
+        _refuse_clashes(spec, {k: v for k, v in given.items() if k not in mine})
+        spec.parameters.update({k: v for k, v in defaults.items() if k not in given | mine})
+        nodes.append(spec)
 
     if robot_side:
         for i, ns in enumerate(namespaces):
@@ -214,21 +232,41 @@ def build_graph(
             elif sim == "none" and robot == "minitaur":
                 node("minitaur_driver", "minitaur_driver_node", ns)
             # Lockstep simulation paces itself to the learner (hardware cannot wait).
+            backlog = 50.0 if lockstep and learner else 0.0
             node("policy", "policy_node", ns, obs=obs, seed=s,
                  tick="lockstep" if lockstep else "timer",
-                 max_learner_backlog=50.0 if lockstep and learner else 0.0)  # fmt: skip
+                 defaults={"max_learner_backlog": backlog})  # fmt: skip
             # D'Claw in lockstep: the policy acts without waiting for the reward (it cannot
             # end an episode), so the reward node is off the critical path sim -> policy
             # -> sim; at a lower priority it takes the CPU when that chain does not need it.
-            node("reward", "reward_node", ns, seed=s, auto_confirm=sim != "none",
-                 reliable_readings=lockstep, nice=10 if lockstep and robot == "dclaw" else 0,
-                 **({"sync": "latest"} if sim in ("none", "emulated") else {}))  # fmt: skip
+            sync = {"sync": "latest"} if sim in ("none", "emulated") else {}
+            node("reward", "reward_node", ns, seed=s,
+                 nice=10 if lockstep and robot == "dclaw" else 0,
+                 defaults={"auto_confirm": sim != "none", "reliable_readings": lockstep,
+                           **sync})  # fmt: skip
     if learner:
         node("learner", "learner_node", "", role="learner", obs=obs, seed=seed,
              robot_namespaces=list(namespaces) if namespaces != [""] else [""],
              run_dir=str(Path(run_dir)), resume=resume,
-             ack_rate_hz=20.0 if lockstep else 5.0)  # fmt: skip
+             defaults={"ack_rate_hz": 20.0 if lockstep else 5.0})  # fmt: skip
     return nodes
+
+
+def _refuse_clashes(spec: NodeSpec, given: dict[str, Any]) -> None:
+    """A user's file must not contradict what the graph's arguments fix (the robot, the
+    sim's tick and mode, the seed...): that node would run against the rest of the graph
+    or against the argument given."""
+    clashes = {k: v for k, v in given.items() if k in spec.parameters and v != spec.parameters[k]}
+    if clashes:
+        said = ", ".join(
+            f"{k}: {v!r} (the graph's arguments make it {spec.parameters[k]!r})"
+            for k, v in sorted(clashes.items())
+        )
+        raise ValueError(
+            f"{', '.join(spec.params_files[1:])} sets {spec.namespace}/{spec.name} {said}; "
+            "these follow from the launch arguments (robot, sim, obs, namespace, seed, "
+            "run_dir, resume, port): change those instead"
+        )
 
 
 # --- topics and services ------------------------------------------------------------
@@ -453,9 +491,14 @@ def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def file_parameters(spec: NodeSpec) -> dict[str, Any]:
     """The values ``spec``'s params files give its node (later files win)."""
+    return _matching_values(spec, spec.params_files)
+
+
+def _matching_values(spec: NodeSpec, files: list[str]) -> dict[str, Any]:
+    """The values these params files give ``spec``'s node (later files win)."""
     fqn = f"{spec.namespace}/{spec.name}"
     values: dict[str, Any] = {}
-    for path in spec.params_files:
+    for path in files:
         for key, params in _sections(yaml.safe_load(Path(path).read_text())):
             if _fqn_pattern(key).fullmatch(fqn):
                 values.update(params)

@@ -178,6 +178,71 @@ def test_whole_numbers_set_on_float_parameters_arrive_as_floats():
             assert type(params[node][key]) is float, (robot, node, key)
 
 
+def test_a_params_file_changes_the_graphs_choices_and_may_not_contradict_its_arguments(
+    tmp_path,
+):
+    from sac_ros.graph import build_graph, effective_parameters
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "/**/policy:\n  ros__parameters:\n    max_learner_backlog: 7.0\n"
+        "    tick: lockstep\n"  # what sim:=mujoco makes it anyway: no clash
+        "/**/reward:\n  ros__parameters:\n    reliable_readings: false\n"
+        "/**/learner:\n  ros__parameters:\n    ack_rate_hz: 2.0\n"
+    )
+    plain = {n.name: effective_parameters(n) for n in build_graph("dclaw", "mujoco")}
+    # The graph's choice for lockstep over config/dclaw.yaml's (reliable_readings: false).
+    assert plain["reward"]["reliable_readings"] is True
+    assert (plain["policy"]["max_learner_backlog"], plain["learner"]["ack_rate_hz"]) == (50.0, 20.0)
+    nodes = build_graph("dclaw", "mujoco", params_file=str(mine))
+    got = {n.name: effective_parameters(n) for n in nodes}
+    assert got["policy"]["max_learner_backlog"] == 7.0 and got["learner"]["ack_rate_hz"] == 2.0
+    assert got["reward"]["reliable_readings"] is False
+    # rclpy ranks a -p rule over every params file, whatever the order: what the file
+    # sets is not given with -p at all.
+    (policy,) = [n for n in nodes if n.name == "policy"]
+    assert not any(a.startswith("max_learner_backlog:=") for a in policy.ros_args())
+    # A command-line override (sac-ros ... policy.max_learner_backlog=3) beats the file.
+    extra = {"policy": {"max_learner_backlog": 3.0}}
+    (policy,) = [n for n in build_graph("dclaw", "mujoco", params_file=str(mine), extra=extra)
+                 if n.name == "policy"]  # fmt: skip
+    assert effective_parameters(policy)["max_learner_backlog"] == 3.0
+    # What the launch arguments fix is refused, naming the key and what to change instead.
+    mine.write_text("/**/policy:\n  ros__parameters:\n    tick: timer\n    seed: 3\n")
+    with pytest.raises(ValueError, match=r"/dclaw/policy seed: 3 .*tick: 'timer' .*launch"):
+        build_graph("dclaw", "mujoco", params_file=str(mine))
+    mine.write_text("/**:\n  ros__parameters:\n    use_sim_time: true\n")
+    with pytest.raises(ValueError, match="use_sim_time"):
+        build_graph("dclaw", "mujoco", params_file=str(mine))
+    build_graph("dclaw", "gazebo", params_file=str(mine))  # where it is what sim:= gives
+
+
+@pytest.mark.ros
+def test_a_params_file_value_reaches_the_node_over_the_graphs_default(tmp_path):
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.node import Node
+
+    from sac_ros.graph import build_graph
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("/dclaw/policy:\n  ros__parameters:\n    max_learner_backlog: 6.0\n")
+    theirs = tmp_path / "theirs.yaml"  # keyed as config/dclaw.yaml is: its section grows
+    theirs.write_text("/**/policy:\n  ros__parameters:\n    max_learner_backlog: 7.0\n")
+    for params_file, expected in ((None, 50.0), (str(mine), 6.0), (str(theirs), 7.0)):
+        (spec,) = [n for n in build_graph("dclaw", params_file=params_file)
+                   if n.name == "policy"]  # fmt: skip
+        context = Context()
+        rclpy.init(args=["sac_ros_test", *spec.ros_args()], context=context)
+        try:
+            node = Node("policy", namespace=spec.namespace, context=context)
+            assert node.declare_parameter("max_learner_backlog", 0.0).value == expected
+            assert node.declare_parameter("tick", "").value == "lockstep"
+            node.destroy_node()
+        finally:
+            rclpy.shutdown(context=context)
+
+
 @pytest.mark.ros
 def test_string_parameters_reach_the_node_as_strings():
     """rcl reads each -p value as YAML: a run directory named 2024 must reach the learner
