@@ -187,3 +187,43 @@ def test_a_learner_resumed_without_this_sender_gets_its_transitions_again():
     assert store == list(range(5))
     assert outbox.learner_received == 4 and outbox.delivered(20.0)
     assert outbox.resent == 5
+
+
+def test_a_quiet_sender_with_everything_durable_is_no_longer_acked_but_not_forgotten():
+    """Each policy-node restart is a new sender session: the learner must not ack every
+    past one forever, yet one that comes back is still recognised (no duplicates)."""
+    clock = [0.0]
+    inbox = Inbox("learner", quiet_after=60.0, clock=lambda: clock[0])
+    old, new = Outbox("old", capacity=100), Outbox("new", capacity=100)
+
+    def exchange(outbox: Outbox) -> list[int]:
+        outbox.poll(clock[0])
+        items = outbox.take(100)
+        keep = inbox.accept("robot", outbox.session, [s for s, _ in items], outbox.first_retained)
+        return [items[i][1] for i in keep]
+
+    for i in range(3):
+        old.add(i)
+    assert exchange(old) == [0, 1, 2]
+    clock[0] = 30.0
+    new.add(10)
+    assert exchange(new) == [10]
+    inbox.mark_durable()
+    clock[0] = 61.0  # "old" quiet for 61 s, all of it durable; "new" heard 31 s ago
+    assert [a.sender for a in inbox.acks("robot")] == ["new"]
+    new.add(11)
+    assert exchange(new) == [11]
+    clock[0] = 100.0  # "new" quiet 70 s but holding data not yet durable: still acked
+    assert [a.sender for a in inbox.acks("robot")] == ["new"]
+    for ack in inbox.acks("robot"):
+        new.on_ack(ack, clock[0])
+    # "old" sends again (it retained 0-2, never having heard an ack): known, so the
+    # repeats are duplicates, and it is acked again from now on.
+    old.add(3)
+    before = inbox.duplicates
+    assert exchange(old) == [3] and inbox.duplicates - before == 3
+    assert sorted(a.sender for a in inbox.acks("robot")) == ["new", "old"]
+    # A learner resumed from a checkpoint announces itself to every known sender.
+    resumed = Inbox("learner-2", quiet_after=60.0, clock=lambda: clock[0])
+    resumed.load_state_dict(inbox.state_dict())
+    assert sorted(a.sender for a in resumed.acks("robot")) == ["new", "old"]

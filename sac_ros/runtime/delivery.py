@@ -18,7 +18,9 @@ Both sides are plain objects; the nodes carry the acks as JSON on ``sac/transiti
 from __future__ import annotations
 
 import json
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,13 +174,27 @@ class Outbox:
 class SenderState:
     received: int = -1
     durable: int = -1
+    heard: float = 0.0  # clock at the last batch from this sender
 
 
 class Inbox:
-    """Receiver side: accepts each sender's numbers in order, exactly once."""
+    """Receiver side: accepts each sender's numbers in order, exactly once.
 
-    def __init__(self, learner_session: str) -> None:
+    Every sender session stays known (a few bytes; it may send again, and must not be
+    taken for a new one), but a sender quiet for ``quiet_after`` seconds whose data is
+    all durable is no longer acknowledged: each policy-node restart starts a session,
+    and acking every past one at the ack rate would grow without bound. It is acked
+    again from its next batch on."""
+
+    def __init__(
+        self,
+        learner_session: str,
+        quiet_after: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.learner_session = learner_session
+        self.quiet_after = quiet_after
+        self._clock = clock
         # (stream, sender session) -> state; a stream is one robot's topic.
         self.senders: dict[tuple[str, str], SenderState] = {}
         self.duplicates = 0
@@ -196,6 +212,7 @@ class Inbox:
         state = self.senders.get((stream, session))
         if state is None:
             state = self.senders[(stream, session)] = SenderState()
+        state.heard = self._clock()
         if state.received < first_retained - 1:
             if state.received >= 0:
                 self.lost += first_retained - 1 - state.received
@@ -218,10 +235,13 @@ class Inbox:
             state.durable = state.received
 
     def acks(self, stream: str, backlog: float = 0.0) -> list[Ack]:
+        """One ack per sender of ``stream`` heard within ``quiet_after`` or with data
+        not yet durable."""
+        now = self._clock()
         return [
             Ack(self.learner_session, session, s.received, s.durable, backlog)
             for (st, session), s in self.senders.items()
-            if st == stream
+            if st == stream and (now - s.heard < self.quiet_after or s.received > s.durable)
         ]
 
     def state_dict(self) -> dict[str, Any]:
@@ -234,7 +254,8 @@ class Inbox:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from a checkpoint: what is held is exactly what was durable."""
+        now = self._clock()  # a resumed learner announces itself to every known sender
         self.senders = {
-            (d["stream"], d["session"]): SenderState(int(d["received"]), int(d["received"]))
+            (d["stream"], d["session"]): SenderState(int(d["received"]), int(d["received"]), now)
             for d in state["senders"]
         }
