@@ -357,6 +357,35 @@ def test_checkpoint_and_resume_continue_exactly(tmp_path):
                     LearnerSettings(run_dir=tmp_path, resume=True, tensorboard=False))  # fmt: skip
 
 
+def test_a_learner_resumed_after_a_crash_never_reuses_a_policy_version(tmp_path):
+    """Versions published after the last checkpoint went out before the crash: the
+    resumed learner's weights (the checkpoint's) and its later ones get new numbers."""
+    first: list[int] = []
+    core = make_core(tmp_path, warmup=0, publish_every=3, on_policy=lambda v, b: first.append(v))
+    core.ingest("robot", transitions(0, 9))
+    core.train_pending()
+    core.checkpoint()  # at version 3
+    core.ingest("robot", transitions(9, 9))
+    core.train_pending()  # versions 4..6 go out; then kill -9 (no close)
+    assert first == [1, 2, 3, 4, 5, 6]
+    again: list[bytes] = []
+    resumed = make_core(tmp_path, resume=True, warmup=0, publish_every=3,
+                        on_policy=lambda v, b: again.append(b))  # fmt: skip
+    assert resumed.updates == 9
+    resumed.start()
+    resumed.close()
+    versions = [decode_policy(b, expected_spec=SPEC, expected_action_dim=ACT).version
+                for b in again]  # fmt: skip
+    assert versions[0] == 7 and versions == sorted(set(versions))
+    # Without a record (a run from before it existed), the checkpoint's count goes on.
+    (tmp_path / "policy_version.json").unlink()
+    plain: list[int] = []
+    last = make_core(tmp_path, resume=True, on_policy=lambda v, b: plain.append(v))
+    last.start()
+    last.close()
+    assert plain[0] == resumed.policy_version + 1
+
+
 def test_resume_drops_metrics_logged_after_the_checkpoint(tmp_path):
     core = make_core(tmp_path, warmup=0, log_every=5)
     core.ingest("robot", transitions(0, 20))

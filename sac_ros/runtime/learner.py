@@ -12,7 +12,9 @@
   live change applies to data that comes after it); the trainer spends that credit, also
   while no data arrives (robot resets), and then waits. So updates <= utd_ratio x received.
 * Every ``publish_every`` updates the actor goes out through ``on_policy(version, bytes)``
-  with a version one higher than the last (version 0: the weights at start).
+  with a version one higher than the last (version 0: the weights at start). A resumed
+  learner starts one above the highest version the run ever published
+  (``run_dir/policy_version.json``), so a number never names two sets of weights.
 * Every ``checkpoint_every`` seconds and on :meth:`close`, a checkpoint
   (:mod:`sac_ros.runtime.checkpoint`): the inbox marks what it received as durable and the
   acks say so once the checkpoint is on disk. ``resume=True`` continues from the newest
@@ -47,10 +49,12 @@ from sac_ros.runtime.checkpoint import CheckpointStore
 from sac_ros.runtime.delivery import Ack, Inbox
 from sac_ros.runtime.wire import TransitionBatch, decode_transitions
 from sac_ros.sac import STAT_KEYS, ObsSpec, ReplayBuffer, SACAgent, SACConfig
+from sac_ros.sac.atomic import read_json, write_json_atomic
 from sac_ros.sac.checkpoint import write_checkpoint
 
 CHECKPOINT_DIR = "checkpoint"
 TENSORBOARD_DIR = "tensorboard"
+VERSION_FILE = "policy_version.json"  # the highest policy version published in the run
 STATS_CSV = "learner_stats.csv"  # metrics.csv is the sac-ros command's, per episode
 
 
@@ -176,6 +180,11 @@ class LearnerCore:
 
         run_dir = settings.run_dir
         self.store = CheckpointStore(Path(run_dir) / CHECKPOINT_DIR) if run_dir else None
+        # The highest policy version ever published in this run, kept beside the
+        # checkpoints: a learner resumed after a crash goes on above it, so a version
+        # number never stands for two sets of weights.
+        self._version_file = Path(run_dir) / VERSION_FILE if run_dir else None
+        self._resumed = False
         loaded = None
         if self.store is not None:
             if settings.resume:
@@ -192,6 +201,8 @@ class LearnerCore:
             self.buffer = ReplayBuffer(spec, self.action_dim, config.buffer_size, seed=config.seed)
         else:
             self._restore(loaded, config)
+            self._resumed = True
+            self.policy_version = max(self.policy_version, self._published_version())
         # The weights to return to if training diverges: these, then each checkpoint's.
         self._good = self.agent.snapshot()
         self._open_logs(resumed=loaded is not None)
@@ -316,7 +327,9 @@ class LearnerCore:
             raise RuntimeError("the learner is already running")
         if self._closed:
             raise RuntimeError("the learner is closed")
-        self._publish_policy(bump=False)
+        # A resumed learner's weights are the checkpoint's, newer than the version it
+        # records (and versions may have gone out after it): a new number.
+        self._publish_policy(bump=self._resumed)
         self._thread = threading.Thread(target=self._run, name="sac-trainer", daemon=True)
         self._thread.start()
 
@@ -400,9 +413,26 @@ class LearnerCore:
         self._log(self.train_error)
         self._publish_policy(bump=True)
 
+    def _published_version(self) -> int:
+        if self._version_file is None or not self._version_file.exists():
+            return 0
+        try:
+            return int(read_json(self._version_file)["published"])
+        except (ValueError, KeyError, TypeError) as err:  # a record, not the data: go on
+            self._log(f"{self._version_file} unreadable ({err}); versions go on from the "
+                      "checkpoint's")  # fmt: skip
+            return 0
+
     def _publish_policy(self, bump: bool) -> None:
         if bump:
             self.policy_version += 1
+        if self._on_policy is not None and self._version_file is not None:
+            try:  # recorded before it goes out; no fsync: it guards against a crash
+                write_json_atomic(
+                    self._version_file, {"published": self.policy_version}, sync=False
+                )
+            except OSError as err:
+                self._log(f"could not record policy version {self.policy_version}: {err}")
         if self._on_policy is not None:
             data = self.agent.policy_bytes(self.policy_version)
             self._call(self._on_policy, self.policy_version, data)

@@ -13,29 +13,33 @@ from pathlib import Path
 from typing import IO, Any
 
 
-def write_atomic(path: Path, writer: Callable[[IO[bytes]], None]) -> None:
-    """Create ``path`` through ``writer(file)`` on a temporary sibling, then rename it."""
+def write_atomic(path: Path, writer: Callable[[IO[bytes]], None], sync: bool = True) -> None:
+    """Create ``path`` through ``writer(file)`` on a temporary sibling, then rename it.
+    ``sync=False`` skips the flushes to disk: still whole or absent after the process
+    dies, but not after the machine does (for small, frequent records)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as handle:
             writer(handle)
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
-    fsync_dir(path.parent)
+    if sync:
+        fsync_dir(path.parent)
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    write_atomic(path, lambda handle: handle.write(data))
+def write_bytes_atomic(path: Path, data: bytes, sync: bool = True) -> None:
+    write_atomic(path, lambda handle: handle.write(data), sync)
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
+def write_json_atomic(path: Path, obj: Any, sync: bool = True) -> None:
     text = json.dumps(obj, indent=1, sort_keys=True)
-    write_bytes_atomic(path, text.encode("utf-8"))
+    write_bytes_atomic(path, text.encode("utf-8"), sync)
 
 
 def read_json(path: Path) -> Any:
