@@ -74,6 +74,23 @@ def test_wire_rejects_defects():
     bad.seq = np.array([0, 1, 1, 2])
     with pytest.raises(WireFormatError, match="increase"):
         decode_transitions(encode_transitions(bad))
+    bad = _batch(4)
+    bad.action[2, 3] = 3e38  # finite, and no tanh-squashed policy's
+    with pytest.raises(WireFormatError, match=r"\[-1, 1\]"):
+        decode_transitions(encode_transitions(bad))
+    # A sender holds what it sends: first_retained past the batch's first seq would make
+    # the receiver skip every later transition of the sender as seen.
+    for first_retained in (10**15, 1, -1):
+        bad = _batch(4)
+        bad.first_retained = first_retained
+        with pytest.raises(WireFormatError, match="first_retained"):
+            decode_transitions(encode_transitions(bad))
+    # A header nested deep enough to exhaust the recursion limit, and an oversized one.
+    deep = b"[" * 100_000
+    with pytest.raises(WireFormatError, match="malformed"):
+        decode_transitions(len(deep).to_bytes(8, "little") + deep)
+    with pytest.raises(WireFormatError, match="at most"):
+        decode_transitions((2**40).to_bytes(8, "little") + b"{}")
     assert read_metadata(data)["format"] == "sac_ros.transitions/1"
 
 
@@ -149,6 +166,8 @@ def test_ack_from_another_sender_session_is_ignored():
     assert outbox.retained == 1
     with pytest.raises(ValueError, match="malformed"):
         Ack.from_json('{"learner": 1}')
+    with pytest.raises(ValueError, match="malformed"):  # RecursionError inside json
+        Ack.from_json("[" * 100_000)
     with pytest.raises(ValueError, match="malformed"):  # infinity for a count
         Ack.from_json('{"learner": "l", "sender": "s", "received": 1e999, "durable": 0}')
 

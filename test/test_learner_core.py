@@ -148,9 +148,12 @@ def test_bad_messages_are_rejected_with_a_reason():
         core.ingest("robot", transitions(0, 5, spec=ObsSpec.vector(5)))
     with pytest.raises(LayoutMismatch, match="actions have shape"):
         core.ingest("robot", transitions(0, 5, action_dim=3))
+    deep = b"[" * 100_000  # json.loads raises RecursionError, no ValueError, on this
+    with pytest.raises(WireFormatError, match="malformed"):
+        core.ingest("robot", len(deep).to_bytes(8, "little") + deep)
     with pytest.raises(WireFormatError, match="too short"):
         core.ingest("robot", b"\x01\x02")
-    assert core.stats()["rejected"] == 3 and core.env_steps == 0
+    assert core.stats()["rejected"] == 4 and core.env_steps == 0
     assert "actions" not in core.last_error and "too short" in core.last_error
     assert core.acks("robot") == []  # nothing of it reached the inbox
 

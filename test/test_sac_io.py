@@ -66,6 +66,8 @@ def test_obs_spec_json_and_spaces():
         ObsSpec.from_json('{"kind": "vector", "dim": 3, "extra": 1}')
     with pytest.raises(ValueError):
         ObsSpec.from_json("not json")
+    with pytest.raises(ValueError, match="JSON"):  # json raises RecursionError on this
+        ObsSpec.from_json("[" * 100_000)
     # Crafted shapes (JSON's 1e400 is infinity) are ValueErrors like any other bad layout.
     for shape in ("[1e400, 32, 3]", "[null, 32, 3]", "[32.5, 32, 3]", '["32", 32, 3]'):
         with pytest.raises(ValueError, match="image_shape"):
@@ -122,6 +124,8 @@ def test_each_kind_of_malformed_policy_bytes_raises_policy_format_error():
         "truncated tensors": data[:-3],
         "garbage header": data[:8] + b"{" * (len(data) - 8),
         "huge header length": (2**40).to_bytes(8, "little") + data[8:],
+        # json.loads raises RecursionError (no ValueError) on this: it would escape.
+        "deeply nested header": (100_000).to_bytes(8, "little") + b"[" * 100_000,
         "not bytes": "a string",
         "wrong format": rebuilt(data, format="something.else"),
         "future version": rebuilt(data, format_version="99"),

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sac_ros.sac.untrusted import loads
+
 
 @dataclass(frozen=True)
 class Ack:
@@ -39,7 +41,7 @@ class Ack:
     @classmethod
     def from_json(cls, text: str) -> Ack:
         try:
-            d = json.loads(text)
+            d = loads(text)
             return cls(
                 str(d["learner"]),
                 str(d["sender"]),

@@ -27,13 +27,13 @@ learner tells sessions apart by ``session``.
 
 from __future__ import annotations
 
-import json
-import struct
 from dataclasses import dataclass
 
 import numpy as np
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
+
+from sac_ros.sac.untrusted import read_metadata as read_st_metadata
 
 FORMAT = "sac_ros.transitions/1"
 Observation = np.ndarray | dict[str, np.ndarray]
@@ -45,23 +45,7 @@ class WireFormatError(ValueError):
 
 def read_metadata(data: bytes) -> dict[str, str]:
     """The ``__metadata__`` of safetensors bytes, with clear errors for bad input."""
-    if len(data) < 8:
-        raise WireFormatError(f"message of {len(data)} bytes is too short for safetensors")
-    (header_len,) = struct.unpack("<Q", data[:8])
-    if header_len > len(data) - 8:
-        raise WireFormatError(
-            f"truncated message: header says {header_len} bytes, {len(data) - 8} follow"
-        )
-    try:
-        header = json.loads(bytes(data[8 : 8 + header_len]))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WireFormatError(f"malformed safetensors header: {exc}") from exc
-    if not isinstance(header, dict):
-        raise WireFormatError("malformed safetensors header: not a JSON object")
-    meta = header.get("__metadata__") or {}
-    if not isinstance(meta, dict):
-        raise WireFormatError("malformed safetensors metadata")
-    return meta
+    return read_st_metadata(data, WireFormatError, "transitions message")
 
 
 def load_tensors(data: bytes) -> dict[str, np.ndarray]:
@@ -190,12 +174,20 @@ def decode_transitions(data: bytes) -> TransitionBatch:
     for a in arrays:
         if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
             raise WireFormatError("transition message holds NaN or infinite values")
+    if np.any(np.abs(action) > 1.0):  # tanh-squashed: a larger one is no policy's
+        raise WireFormatError("actions must lie in [-1, 1] (normalized)")
     if n > 1 and np.any(np.diff(tensors["seq"]) <= 0):
         raise WireFormatError("sequence numbers must increase strictly")
     try:
         first_retained = int(meta.get("first_retained", "0"))
     except ValueError as exc:
         raise WireFormatError("'first_retained' must be an integer") from exc
+    # The sender holds what it sends: a receiver trusting a larger value would skip
+    # every later transition of that sender as already seen.
+    if not 0 <= first_retained <= int(tensors["seq"][0]):
+        raise WireFormatError(
+            f"first_retained {first_retained} must lie in [0, first seq {int(tensors['seq'][0])}]"
+        )
     return TransitionBatch(
         session=str(meta.get("session", "")),
         layout=str(meta.get("layout", "")),

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from sac_ros.sac.untrusted import loads
+
 
 def write_atomic(path: Path, writer: Callable[[IO[bytes]], None], sync: bool = True) -> None:
     """Create ``path`` through ``writer(file)`` on a temporary sibling, then rename it.
@@ -45,10 +47,10 @@ def write_json_atomic(path: Path, obj: Any, sync: bool = True) -> None:
 def read_json(path: Path) -> Any:
     """Parse a JSON file; a missing or malformed file raises ValueError naming it."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise ValueError(f"{path} does not exist") from err
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except ValueError as err:  # not UTF-8, not JSON, nested too deeply
         raise ValueError(f"{path} is not valid JSON: {err}") from err
 
 

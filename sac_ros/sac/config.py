@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
+from sac_ros.sac.untrusted import loads
+
 
 @dataclass(frozen=True)
 class SACConfig:
@@ -66,7 +68,7 @@ class SACConfig:
 
     @classmethod
     def from_json(cls, text: str) -> SACConfig:
-        data = json.loads(text)
+        data = loads(text)
         names = {f.name for f in dataclasses.fields(cls)}
         if not isinstance(data, dict) or set(data) - names:
             raise ValueError(f"unknown SACConfig fields: {sorted(set(data) - names)}")

@@ -20,10 +20,10 @@ import torch
 
 from sac_ros.sac.networks import Actor
 from sac_ros.sac.spec import ObsSpec
+from sac_ros.sac.untrusted import loads, read_metadata
 
 FORMAT = "sac_ros.policy"
 FORMAT_VERSION = 1
-_MAX_HEADER = 16 * 1024 * 1024
 
 
 class PolicyFormatError(ValueError):
@@ -74,7 +74,7 @@ def decode_policy(
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise PolicyFormatError(f"policy data must be bytes, got {type(data).__name__}")
     data = bytes(data)
-    metadata = _read_metadata(data)
+    metadata = read_metadata(data, PolicyFormatError, "policy data")
     if metadata.get("format") != FORMAT:
         raise PolicyFormatError(f"not a sac_ros policy (format {metadata.get('format')!r})")
     if metadata.get("format_version") != str(FORMAT_VERSION):
@@ -85,7 +85,7 @@ def decode_policy(
     try:
         spec = ObsSpec.from_json(metadata["obs_spec"])
         action_dim = int(metadata["action_dim"])
-        hidden = tuple(int(h) for h in json.loads(metadata["hidden"]))
+        hidden = tuple(int(h) for h in loads(metadata["hidden"]))
         version = int(metadata["version"])
     except (KeyError, TypeError, ValueError, OverflowError) as err:
         raise PolicyFormatError(f"policy metadata is malformed: {err!r}") from err
@@ -106,27 +106,6 @@ def decode_policy(
         raise PolicyFormatError(f"policy tensors are unreadable: {err}") from err
     _check_tensors(tensors, expected_shapes(spec, action_dim, hidden))
     return PolicyData(spec, action_dim, hidden, version, tensors)
-
-
-def _read_metadata(data: bytes) -> dict[str, str]:
-    if len(data) < 8:
-        raise PolicyFormatError(f"policy data truncated: {len(data)} bytes, no header")
-    header_len = int.from_bytes(data[:8], "little")
-    if header_len > _MAX_HEADER or 8 + header_len > len(data):
-        raise PolicyFormatError(
-            f"policy data truncated or corrupt: header of {header_len} bytes, "
-            f"{len(data) - 8} available"
-        )
-    try:
-        header = json.loads(data[8 : 8 + header_len].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise PolicyFormatError(f"policy header is not valid JSON: {err}") from err
-    if not isinstance(header, dict) or not isinstance(header.get("__metadata__"), dict):
-        raise PolicyFormatError("policy header has no metadata")
-    metadata = header["__metadata__"]
-    if not all(isinstance(v, str) for v in metadata.values()):
-        raise PolicyFormatError("policy metadata values must be strings")
-    return metadata
 
 
 def _check_tensors(tensors: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]) -> None:

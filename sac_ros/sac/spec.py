@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from sac_ros.sac.untrusted import loads
+
 # A raw observation as the environment or a ROS message gives it.
 RawObs = np.ndarray | dict[str, np.ndarray]
 
@@ -122,8 +124,8 @@ class ObsSpec:
     @classmethod
     def from_json(cls, text: str) -> ObsSpec:
         try:
-            data = json.loads(text)
-        except (TypeError, json.JSONDecodeError) as err:
+            data = loads(text)
+        except (TypeError, ValueError) as err:
             raise ValueError(f"observation spec is not valid JSON: {err}") from err
         if not isinstance(data, dict):
             raise ValueError(f"observation spec must be a JSON object, got {data!r}")
