@@ -256,19 +256,28 @@ def spin_node(
     executor = MultiThreadedExecutor(threads) if threads > 1 else make_executor()
     executor.add_node(node)
     node.get_logger().info(f"spinning on {type(executor).__name__}")
+    crash: Exception | None = None
     try:
-        while not stop.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
+        try:
+            while not stop.is_set() and rclpy.ok():
+                executor.spin_once(timeout_sec=0.1)
+        except ExternalShutdownException:
+            return
+        except Exception as exc:  # a callback's bug: the node stops, but cleanly
+            crash = exc
+            node.get_logger().fatal(f"stopping on an unexpected error: {exc!r}")
+        # Also after such an error: a learner writes its final checkpoint, a policy node
+        # sends what it holds, a driver lets go of the motors.
         close = getattr(node, "close", None)
         if callable(close):
             close()
-    except ExternalShutdownException:
-        pass
     finally:
         executor.shutdown(timeout_sec=5.0)
         node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+    if crash is not None:
+        raise crash  # the traceback, and a failed exit status for launch and sac-ros
 
 
 def make_executor(context: Context | None = None) -> Executor:
