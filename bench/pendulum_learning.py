@@ -11,8 +11,9 @@ With a few seeds the mean returns near the task's ceiling flip on seed noise alo
 the summary also compares the seeds pairwise at each point (``paired_<k>k``: mean
 difference, its standard error, and whether sac_ros is significantly worse).
 
-Usage: python bench/pendulum_learning.py [--seeds 3] [--steps 15000] [--threads 1]
-       python bench/pendulum_learning.py --summarize RESULT.json   (recompute the summary)
+Usage: python bench/pendulum_learning.py [--seeds 3] [--first-seed 0] [--steps 15000] [--threads 1]
+       python bench/pendulum_learning.py --summarize RESULT.json [MORE.json ...]
+       (recompute the summary; several results: their seeds together)
 """
 
 from __future__ import annotations
@@ -100,26 +101,35 @@ def summarize(
     return summary
 
 
-def from_summary(path: Path) -> tuple[dict[str, dict[str, list[float]]], int, int]:
-    """The per-seed values of an earlier run's JSON line."""
-    data = json.loads(path.read_text().strip().splitlines()[-1])
+def from_summary(paths: list[Path]) -> tuple[dict[str, dict[str, list[float]]], int, int]:
+    """The per-seed values of earlier runs' JSON lines, their seeds one after another
+    (runs of other seeds: ``--first-seed``)."""
     results: dict[str, dict[str, list[float]]] = {}
-    for name in ("sac_ros", "sb3"):
-        prefix = f"{name}_"
-        results[name] = {
-            key.removeprefix(prefix): value
-            for key, value in data.items()
-            if key.startswith(prefix) and isinstance(value, list)
-        }
-    return results, int(data["seeds"]), int(data["threads"])
+    seeds, threads = 0, set()
+    for path in paths:
+        data = json.loads(path.read_text().strip().splitlines()[-1])
+        seeds += int(data["seeds"])
+        threads.add(int(data["threads"]))
+        for name in ("sac_ros", "sb3"):
+            prefix = f"{name}_"
+            entry = results.setdefault(name, {})
+            for key, value in data.items():
+                if key.startswith(prefix) and isinstance(value, list):
+                    entry.setdefault(key.removeprefix(prefix), []).extend(value)
+    if len(threads) != 1:
+        raise SystemExit(f"the runs used different torch thread counts: {sorted(threads)}")
+    return results, seeds, threads.pop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds from this one on")
     parser.add_argument("--steps", type=int, default=15_000)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--summarize", type=Path, help="recompute the summary of a result")
+    parser.add_argument(
+        "--summarize", type=Path, nargs="+", help="recompute the summary (several: seeds pooled)"
+    )
     args = parser.parse_args()
     if args.summarize:
         emit(summarize(*from_summary(args.summarize)))
@@ -127,7 +137,7 @@ def main() -> None:
     threads = set_threads(args.threads)
     checkpoints = [c for c in (5000, 10_000, 15_000) if c <= args.steps] or [args.steps]
     results: dict[str, dict[str, list[float]]] = {}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for name, run in (("sac_ros", run_sac_ros), ("sb3", run_sb3)):
             returns, wall = run(seed, checkpoints)
             log(f"{name} seed {seed}: returns {[round(r) for r in returns]}, {wall:.0f} s")
