@@ -353,6 +353,29 @@ def test_unplug_beyond_tolerance_safe_stop_then_torque_off(emu, core):
     assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
 
 
+def test_closing_within_the_tolerance_after_an_unplug_does_not_claim_torque_off(emu, core):
+    """The port is gone before the safe stop: the servos still hold torque, and close()
+    says so (torque_off_pending) instead of reporting the hand limp."""
+    core.enable()
+    core.cycle()
+    emu.unplug()
+    assert not core.cycle().connected
+    core.close()
+    assert core.torque_off_pending == list(JOINT_IDS)
+    assert torque(emu, JOINT_IDS) == [1] * 9
+
+
+def test_close_reopens_a_port_that_came_back_to_turn_torque_off(emu, core):
+    core.enable()
+    core.cycle()
+    emu.unplug()
+    assert not core.cycle().connected
+    emu.replug()  # back before the next reconnect attempt was due
+    core.close()
+    assert core.torque_off_pending == []
+    assert torque(emu, (*JOINT_IDS, VALVE)) == [0] * 10
+
+
 def test_reconnects_when_the_port_appears_later(emu):
     emu.unplug()
     core = DClawDriverCore(config(emu.port_name))

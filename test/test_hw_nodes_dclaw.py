@@ -712,3 +712,32 @@ def test_a_destroyed_driver_leaves_the_ros_graph(tmp_path):
         observer.destroy_node()
     finally:
         rclpy.shutdown(context=context)
+
+
+def test_a_launch_wide_sigint_lets_the_driver_turn_torque_off_through_the_emulator(tmp_path):
+    """ros2 launch signals every process at once: the emulator node, stopped first, keeps
+    serving until the driver's shutdown (torque off on every motor) is through."""
+    ns = f"/hw_dclaw_emu_{os.getpid()}"
+    link = tmp_path / "ttyDXL0"
+    emu_log, log = tmp_path / "emulator.log", tmp_path / "driver.log"
+    with open(emu_log, "a") as out:
+        emulator = subprocess.Popen(
+            [sys.executable, "-m", "sac_ros.nodes.dxl_emulator_node", "--ros-args",
+             "-r", f"__ns:={ns}", "-p", f"link:={link}", "-p", "backend:=mujoco"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    probe = Probe(ns, log)
+    try:
+        probe.proc = start_driver(ns, str(link), log)
+        probe.spin_until(lambda: probe.mode() == "running", 60, "the driver running")
+        emulator.send_signal(signal.SIGINT)  # the emulator hears the Ctrl-C first
+        time.sleep(0.1)
+        probe.proc.send_signal(signal.SIGINT)
+        assert probe.proc.wait(timeout=15) == 0, log.read_text()
+        assert emulator.wait(timeout=15) == 0, emu_log.read_text()
+        text = log.read_text()
+        assert "torque off; port closed" in text, text
+        assert "not acknowledged" not in text, text
+    finally:
+        stop_process(emulator)
+        probe.close()

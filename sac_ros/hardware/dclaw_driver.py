@@ -260,8 +260,16 @@ class DClawDriverCore:
             self._desired = None
 
     def close(self) -> None:
-        """Torque off (best effort) and close the port."""
+        """Torque off (best effort) and close the port. A port lost while motors were
+        on (within the comm tolerance, before the safe stop) is reopened once to switch
+        them off; where that fails they stay in ``torque_off_pending``: servos keep their
+        torque when their host goes away, so the hand may still be stiff."""
         with self._lock:
+            if not self._connected:
+                self._torque_off_pending |= self._torqued()
+                if self._torque_off_pending:
+                    self._last_reconnect_try = -math.inf  # now, whatever the last try
+                    self._try_reconnect(self._clock())  # torques off the pending ones
             if self._connected:
                 self._torque_off(self._all_ids)
             if self._mode in (Mode.RUNNING, Mode.HOLDING):

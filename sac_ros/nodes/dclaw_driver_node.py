@@ -302,7 +302,10 @@ class DClawDriverNode(LifecycleNode):
         self._connected, self._mode = False, self.core.mode
         pending = self.core.diagnostics()["torque_off_pending"]
         if pending:
-            self.get_logger().error(f"torque off not acknowledged by motors {pending}")
+            self.get_logger().error(
+                f"torque off not acknowledged by motors {pending}: they may still hold "
+                "torque; switch the servo power off"
+            )
         else:
             self.get_logger().info("torque off; port closed")
 

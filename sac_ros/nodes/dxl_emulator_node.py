@@ -9,10 +9,16 @@ motors in real time; ``first_order`` a simple servo model.
 It offers no topics of its own except /diagnostics (packets served, CRC errors, physics
 steps, simulated time skipped because the host fell behind): the driver is the only way
 into the robot, as on hardware.
+
+Stopping: ``ros2 launch`` signals every process of the graph at once, and the driver's
+last act is to turn torque off through this bus. So on SIGINT the emulator keeps serving
+until the bus has been quiet for ``QUIET_S`` (the driver is done), at most
+``shutdown_grace`` seconds, and only then unplugs.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from rclpy.node import Node
@@ -23,6 +29,7 @@ from sac_ros.nodes.common import WARN, Diagnostics, declare, spin_node
 from sac_ros.robots import dclaw
 
 BACKENDS = ("mujoco", "first_order")
+QUIET_S = 0.25  # no packet for this long: the driver has stopped talking (it polls at 50 Hz)
 
 
 class DxlEmulatorNode(Node):
@@ -33,6 +40,11 @@ class DxlEmulatorNode(Node):
         ids = declare(self, "motor_ids", list(dclaw_motor_ids()), "Emulated Dynamixel IDs")
         baud = declare(self, "baud", dclaw.BAUD_RATE, "Baud rate register of every servo",
                        lo=9600, hi=4_000_000)  # fmt: skip
+        self.shutdown_grace = declare(
+            self, "shutdown_grace", 3.0,
+            "On SIGINT, serve a driver still talking for up to this long (s) before unplugging",
+            lo=0.0, hi=30.0,
+        )  # fmt: skip
         if not link:
             raise ValueError("parameter link (the emulated port's path) must be set")
         if backend_name not in BACKENDS:
@@ -68,9 +80,21 @@ class DxlEmulatorNode(Node):
         return values
 
     def close(self) -> None:
+        self._serve_until_quiet()
         self.emulator.close()
         if self._sim is not None:
             self._sim.sim.close()
+
+    def _serve_until_quiet(self) -> None:
+        """Let a driver stopped by the same Ctrl-C finish its shutdown (torque off) on this
+        bus: wait until no packet came for QUIET_S, at most shutdown_grace seconds."""
+        now = heard_at = time.monotonic()
+        deadline, packets = now + self.shutdown_grace, self.emulator.stats["packets"]
+        while now < deadline and now - heard_at < QUIET_S:
+            time.sleep(0.01)
+            now = time.monotonic()
+            if self.emulator.stats["packets"] != packets:
+                packets, heard_at = self.emulator.stats["packets"], now
 
 
 def main(args: list[str] | None = None) -> None:
