@@ -252,6 +252,32 @@ def test_a_fall_crouches_and_the_latch_clears_once_upright(rig):
     assert int(rig.values["falls"]) >= 1
 
 
+def test_the_fall_latch_needs_upright_time_it_has_seen(tmp_path):
+    """Upright time before a gap in the joint readings does not count: the robot may have
+    tipped over and back while the driver could not see it."""
+    r = Rig(f"/hw_minitaur_latch_{os.getpid()}", tmp_path / "driver.log",
+            {"fall_reset_delay": 1.0, "max_state_age": 0.3})  # fmt: skip
+    try:
+        r.spin_until(lambda: r.targets, 30, "the first targets")
+        r.running(STANDING)
+        r.roll = 1.0
+        r.spin_until(lambda: r.mode() == "fallen", 3, "the fall")
+        r.roll = 0.0
+        r.spin_for(0.3)  # upright: 0.3 s, and at most 0.3 s more until the states are stale
+        r.states_on = False
+        r.spin_until(lambda: r.diag_has(DiagnosticStatus.ERROR, "no fresh joint states"), 3,
+                     "ERROR on stale states")  # fmt: skip
+        r.spin_for(0.6)
+        r.states_on = True
+        r.spin_until(lambda: float(r.values.get("state_age_s", "1")) < 0.05, 3,
+                     "fresh states noted")  # fmt: skip
+        assert r.mode() == "fallen", r.describe()
+        r.spin_until(lambda: r.mode() != "fallen", 5, "the latch cleared after the delay")
+        assert r.values["power"] == "n/a (no power_service)"
+    finally:
+        r.close()
+
+
 def test_a_silent_imu_is_a_fall(rig):
     rig.running(STANDING)
     rig.imu_on = False
@@ -378,35 +404,100 @@ def test_effort_mode_runs_the_pd_and_motors_off_is_zero_torque(effort_rig):
     assert len(rig.targets) - first >= 10 and all(np.all(t == 0.0) for _, t in rig.targets[first:])
 
 
+class PowerSwitch:
+    """The hardware interface's motor power service (std_srvs/SetBool), in the probe."""
+
+    def __init__(self, rig: Rig, name: str = "motor_power") -> None:
+        from std_srvs.srv import SetBool
+
+        self.calls: list[bool] = []
+        self.refuse = {True: 0, False: 0}  # refusals still to give, per direction
+        self.service = rig.node.create_service(SetBool, f"{rig.ns}/{name}", self._on_call)
+
+    def _on_call(self, req, res):
+        self.calls.append(bool(req.data))
+        if self.refuse[bool(req.data)] > 0:
+            self.refuse[bool(req.data)] -= 1
+            res.success, res.message = False, "board fault"
+        else:
+            res.success = True
+        return res
+
+
+def power_rig(tmp_path: Path, tag: str, **params: object) -> Rig:
+    params = {"power_service": "motor_power", "watchdog_action": "disable", **params}
+    return Rig(f"/hw_minitaur_{tag}_{os.getpid()}", tmp_path / "driver.log", params)
+
+
 def test_a_refused_power_switch_is_reported_and_asked_again(tmp_path):
     """The hardware's motor power service may refuse (a driver board fault). Motors off
     that did not happen must not be taken as done: reported, and asked again."""
-    from std_srvs.srv import SetBool
-
-    r = Rig(f"/hw_minitaur_power_{os.getpid()}", tmp_path / "driver.log",
-            {"power_service": "motor_power", "watchdog_action": "disable"})  # fmt: skip
-    calls: list[bool] = []
-
-    def power(req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:
-        calls.append(bool(req.data))
-        res.success = len([c for c in calls if c == req.data]) > 2  # refuses twice
-        res.message = "" if res.success else "board fault"
-        return res
-
-    r.node.create_service(SetBool, f"{r.ns}/motor_power", power)
+    r = power_rig(tmp_path, "power")
+    power = PowerSwitch(r)
     try:
         r.spin_until(lambda: r.targets, 30, "the first targets")
+        # At start the power state is unknown (a driver restarted after its own shutdown
+        # switched it off): it is switched on with the first targets.
+        r.spin_until(lambda: power.calls == [True], 3, "power on at start")
+        r.spin_until(lambda: r.values.get("power") == "on", 3, "power on reported")
         r.running(STANDING)
+        power.refuse = {True: 2, False: 2}
         r.policy = None  # the watchdog switches the motors off
         r.spin_until(lambda: r.mode() == "disabled", 3, "the watchdog")
-        r.spin_until(lambda: calls.count(False) >= 3, 5, "power off, asked until accepted")
+        r.spin_until(lambda: power.calls.count(False) >= 3, 5, "power off, asked until accepted")
         r.spin_until(lambda: r.diag_has(DiagnosticStatus.ERROR, "refused motors off"), 3,
                      "the refusal reported")  # fmt: skip
         r.spin_for(0.3)
-        assert calls.count(False) == 3  # accepted: not asked again
+        assert power.calls.count(False) == 3  # accepted: not asked again
+        assert r.values["power"] == "off"
         r.running(STANDING)  # and back on, through the same refusals
-        r.spin_until(lambda: calls.count(True) >= 3, 5, "power on, asked until accepted")
+        r.spin_until(lambda: power.calls.count(True) >= 4, 5, "power on, asked until accepted")
         r.spin_for(0.3)
-        assert calls.count(True) == 3 and calls[-1] is True
+        assert power.calls.count(True) == 4 and power.calls[-1] is True
+    finally:
+        r.close()
+
+
+def test_an_estop_cuts_the_power_while_joint_states_are_stale(tmp_path):
+    """A lost link to the joint readings is when an e-stop matters most: the power goes
+    off, and the log says so, without waiting for a fresh reading."""
+    r = power_rig(tmp_path, "estop_stale")
+    power = PowerSwitch(r)
+    try:
+        r.spin_until(lambda: r.targets, 30, "the first targets")
+        r.running(STANDING)
+        r.states_on = False
+        r.spin_until(lambda: r.diag_has(DiagnosticStatus.ERROR, "no fresh joint states"), 3,
+                     "ERROR on stale states")  # fmt: skip
+        assert power.calls[-1] is True
+        r.pub_estop.publish(Bool(data=True))
+        r.spin_until(lambda: power.calls[-1] is False, 3, "power off on the e-stop")
+        r.spin_until(lambda: "-> estop: e-stop (topic)" in r.log.read_text(), 3,
+                     "the e-stop in the log")  # fmt: skip
+        r.spin_until(lambda: r.values.get("power") == "off", 3, "power off reported")
+    finally:
+        r.close()
+
+
+@pytest.mark.parametrize("service", ["accepts", "refuses", "absent"])
+def test_shutdown_says_whether_the_motor_power_went_off(tmp_path, service):
+    r = power_rig(tmp_path, f"shutdown_{service}")
+    power = PowerSwitch(r, "motor_power" if service != "absent" else "elsewhere")
+    try:
+        r.spin_until(lambda: r.targets, 30, "the first targets")
+        r.running(STANDING)
+        if service == "refuses":
+            power.refuse[False] = 100
+        r.proc.send_signal(signal.SIGINT)
+        r.spin_until(lambda: r.proc.poll() is not None, 15, "the driver's exit")
+        text = r.log.read_text()
+        expected = {
+            "accepts": "stopped; motor power off",
+            "refuses": "motor power NOT switched off: power_service refused: board fault",
+            "absent": "motor power NOT switched off: power_service is not available",
+        }[service]
+        assert expected in text, text
+        if service != "absent":
+            assert power.calls[-1] is False
     finally:
         r.close()

@@ -154,6 +154,11 @@ class MinitaurSafety:
     def mode(self) -> SafetyMode:
         return self._mode
 
+    @property
+    def reason(self) -> str | None:
+        """Why the motors are held, crouched or off (None while running or idle)."""
+        return self._reason
+
     def command(self, targets: np.ndarray | list[float], now: float) -> bool:
         """New motor targets; True if they will be followed, False if ignored (fallen or
         e-stopped)."""

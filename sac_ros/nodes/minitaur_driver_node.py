@@ -48,7 +48,11 @@ every tick for as long as the motors are off (a forward effort controller would 
 applying the last torque it got, and a repeated zero survives a lost message or a
 restarted controller), and once more when it shuts down. In both modes, when
 ``power_service`` names a std_srvs/SetBool service of the hardware interface, it is called
-with false (and with true when targets resume).
+with false (and with true when targets resume, and at start: a driver restarted after its
+own shutdown switched the power off must not take it for on). An e-stop switches it off at
+once, whether or not joint readings are coming. At shutdown the node waits (2 s at most)
+for the answer and logs what happened: off, refused, no answer, or no service to ask.
+/diagnostics ``power``: on, off, switching on/off, unknown, or n/a without a service.
 
 Operation: ``estop`` (std_msgs/Bool, True = stop) and the services ``estop``,
 ``release_estop``, ``reset_fall`` (std_srvs/Trigger; refused while the body is tilted).
@@ -87,12 +91,14 @@ from sac_ros.nodes.common import (
     declare,
     offer_estop,
     spin_node,
+    spin_until,
     steady_timer,
 )
 from sac_ros.robots import minitaur
 
 NO_ORIENTATION = np.full(4, np.nan)
 COMMAND_INTERFACES = ("position", "effort")
+POWER_ANSWER_S = 2.0  # shutdown: how long to wait for the power service (to appear, to answer)
 
 
 class MinitaurDriverNode(Node):
@@ -181,7 +187,8 @@ class MinitaurDriverNode(Node):
         self._imu_at = -math.inf
         self._upright_since: float | None = None
         self._mode = SafetyMode.IDLE
-        self._power_on = True
+        self._power_on: bool | None = None  # as last switched; None: unknown (at start)
+        self._power_pending: bool | None = None  # a switch asked and not answered yet
         self._closed = False
         self.counts = {"ticks": 0, "targets_sent": 0, "torques_sent": 0,
                        "states_republished": 0, "rejected_commands": 0, "rejected_states": 0,
@@ -260,6 +267,7 @@ class MinitaurDriverNode(Node):
 
     def _estop(self, why: str) -> None:
         self.safety.estop(why)
+        self._set_power(False)  # at once, whether or not joint readings are coming
         self._on_tick()
 
     def _release_estop(self) -> tuple[bool, str]:
@@ -289,6 +297,10 @@ class MinitaurDriverNode(Node):
             age = "none yet" if self._measured is None else f"{now - self._measured_at:.3f} s old"
             self.diag.problem("states", ERROR, f"no fresh joint states ({age}): no targets", 1.0)
             self._targets = None
+            self._upright_since = None  # the fall latch needs upright time it has seen
+            self._follow_mode(self.safety.mode, self.safety.reason)
+            if self.safety.mode in (SafetyMode.ESTOP, SafetyMode.DISABLED):
+                self._set_power(False)
             if self.pd is not None:
                 self._send_torques(self.pd.torques(None, now))
             return
@@ -315,21 +327,25 @@ class MinitaurDriverNode(Node):
         self.counts["torques_sent"] += 1
 
     def _follow(self, out: SafetyOutput) -> None:
-        if out.mode is not self._mode:
-            text = f"mode {self._mode.value} -> {out.mode.value}"
-            if out.mode in (SafetyMode.FALLEN, SafetyMode.ESTOP):
-                self.get_logger().error(f"{text}: {out.reason}")
-            elif out.mode in (SafetyMode.IDLE, SafetyMode.RUNNING):
+        self._follow_mode(out.mode, out.reason)
+
+    def _follow_mode(self, mode: SafetyMode, reason: str | None) -> None:
+        """Log a mode change; the mode's problem on /diagnostics."""
+        if mode is not self._mode:
+            text = f"mode {self._mode.value} -> {mode.value}"
+            if mode in (SafetyMode.FALLEN, SafetyMode.ESTOP):
+                self.get_logger().error(f"{text}: {reason}")
+            elif mode in (SafetyMode.IDLE, SafetyMode.RUNNING):
                 self.get_logger().info(text)
             else:
-                self.get_logger().warning(f"{text}: {out.reason}")
-            self._mode = out.mode
-        if out.mode is SafetyMode.ESTOP:
-            self.diag.problem("mode", ERROR, f"e-stop: {out.reason}", hold=1.0)
-        elif out.mode is SafetyMode.FALLEN:
-            self.diag.problem("mode", WARN, f"crouching after a {out.reason}", hold=1.0)
-        elif out.mode in (SafetyMode.HOLDING, SafetyMode.CROUCHING, SafetyMode.DISABLED):
-            self.diag.problem("mode", WARN, f"watchdog ({out.mode.value}): {out.reason}", 1.0)
+                self.get_logger().warning(f"{text}: {reason}")
+            self._mode = mode
+        if mode is SafetyMode.ESTOP:
+            self.diag.problem("mode", ERROR, f"e-stop: {reason}", hold=1.0)
+        elif mode is SafetyMode.FALLEN:
+            self.diag.problem("mode", WARN, f"crouching after a {reason}", hold=1.0)
+        elif mode in (SafetyMode.HOLDING, SafetyMode.CROUCHING, SafetyMode.DISABLED):
+            self.diag.problem("mode", WARN, f"watchdog ({mode.value}): {reason}", 1.0)
         else:
             self.diag.clear("mode")
 
@@ -353,38 +369,52 @@ class MinitaurDriverNode(Node):
             self.get_logger().info(f"upright for {self.reset_delay:g} s: fall latch cleared")
 
     def _set_power(self, on: bool) -> None:
+        """Switch the motor power (where a power_service exists); a switch that could not be
+        asked, or was refused, is asked again on the next tick."""
         if on == self._power_on:
             return
-        self._power_on = on
         if self.power is None:
-            if not on and self.pd is None:
+            if not on and self.pd is None and self._power_on is not None:
                 self.get_logger().warning(
                     "motors off requested; no power_service: the forward controller holds "
                     "the last target"
                 )
+            self._power_on = on
             return
         if not self.power.service_is_ready():
             self.diag.problem("power", ERROR, "power_service is not available", hold=5.0)
-            self._power_on = not on  # try again next tick
             return
+        self._power_on = self._power_pending = on
         future = self.power.call_async(SetBool.Request(data=on))
         future.add_done_callback(lambda f, on=on: self._power_answered(f, on))
 
     def _power_answered(self, future: object, on: bool) -> None:
-        """A refused switch is retried on the next tick (unless another was asked since)."""
-        try:
-            res = future.result()  # type: ignore[attr-defined]
-            ok, why = bool(res.success), res.message
-        except Exception as exc:  # a service gone away mid-call
-            ok, why = False, str(exc)
-        if ok:
+        ok, why = self._power_result(future)
+        if self._power_pending == on:
+            self._power_pending = None
+        if ok or self._closed:  # close() reports its own switch
             return
         word = "on" if on else "off"
         self.diag.problem("power", ERROR, f"power_service refused motors {word}: {why}", hold=5.0)
         self.get_logger().error(f"power_service refused motors {word}: {why}",
                                 throttle_duration_sec=2.0)  # fmt: skip
         if self._power_on == on:
-            self._power_on = not on  # asked again on the next tick
+            self._power_on = None  # unknown: asked again on the next tick
+
+    @staticmethod
+    def _power_result(future: object) -> tuple[bool, str]:
+        try:
+            res = future.result()  # type: ignore[attr-defined]
+        except Exception as exc:  # a service gone away mid-call
+            return False, str(exc)
+        return bool(res.success), res.message
+
+    def _power_value(self) -> str:
+        if self.power is None:
+            return "n/a (no power_service)"
+        if self._power_pending is not None:
+            return f"switching {'on' if self._power_pending else 'off'}"
+        return {None: "unknown", True: "on", False: "off"}[self._power_on]
 
     # --- diagnostics and shutdown ---------------------------------------------------
     def _diag_values(self) -> dict[str, object]:
@@ -393,7 +423,7 @@ class MinitaurDriverNode(Node):
         values.update(self.counts)
         values["state_age_s"] = round(now - self._measured_at, 4)
         values["imu_age_s"] = round(now - self._imu_at, 4)
-        values["power_on"] = self._power_on
+        values["power"] = self._power_value()
         values["rate_hz"] = self.rate_hz
         values["command_interface"] = self.interface
         values.update(self._gain_values())
@@ -410,12 +440,29 @@ class MinitaurDriverNode(Node):
 
     def close(self) -> None:
         """Shutdown: stop sending targets and switch the motors off where possible (effort
-        mode: one last zero torque)."""
+        mode: one last zero torque); the log says whether the power really went off."""
         self._closed = True
         self._targets = None
         if self.pd is not None:
             self._send_torques(ZERO_TORQUE)
-        self._set_power(False)
+        log = self.get_logger()
+        if self.power is None:
+            if self.pd is None:
+                log.warning("stopped; no power_service: the forward controller holds the "
+                            "last target with the motors powered")  # fmt: skip
+            return
+        if not self.power.wait_for_service(timeout_sec=POWER_ANSWER_S):
+            log.error("motor power NOT switched off: power_service is not available")
+            return
+        future = self.power.call_async(SetBool.Request(data=False))
+        if not spin_until(self, future.done, POWER_ANSWER_S):
+            log.error(f"motor power off: no answer from power_service in {POWER_ANSWER_S} s")
+            return
+        ok, why = self._power_result(future)
+        if ok:
+            log.info("stopped; motor power off")
+        else:
+            log.error(f"motor power NOT switched off: power_service refused: {why}")
 
 
 def main(args: list[str] | None = None) -> None:
