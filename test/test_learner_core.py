@@ -611,3 +611,80 @@ def test_task_layout_comes_from_the_task_or_the_parameters():
     assert task_layout("hexapod", "state", 12, 6) == (ObsSpec.vector(12), 6)
     with pytest.raises(ValueError, match="obs must be"):
         task_layout("dclaw", "depth")
+
+
+def test_a_failing_checkpoint_leaves_neither_generations_nor_chunks_behind(tmp_path, monkeypatch):
+    """A full disk: each failed attempt used to leave its generation folder and replay
+    chunks, so one short ENOSPC filled the disk for good."""
+    import sac_ros.sac.replay_store as replay_store
+
+    core = make_core(tmp_path)
+    core.ingest("robot", transitions(0, 100))
+    core.checkpoint()
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(replay_store, "write_json_atomic", full_disk)
+        for i in range(3):
+            core.ingest("robot", transitions(100 + 500 * i, 500))
+            core._checkpoint_logged()
+            assert "No space left" in core.checkpoint_error
+    ckpt = tmp_path / "checkpoint"
+    assert sorted(p.name for p in ckpt.glob("gen-*")) == ["gen-000001"]
+    assert sorted(p.name for p in (ckpt / "replay").glob("chunk_*")) == ["chunk_000001.npz"]
+    assert CheckpointStore(ckpt).load().generation == 1
+    core.checkpoint()  # the disk has room again: everything received is saved
+    assert make_core(tmp_path, resume=True).env_steps == 1600
+
+
+def test_a_checkpoint_failing_in_an_unexpected_way_is_reported_and_retried(tmp_path, monkeypatch):
+    """A MemoryError while serialising the weights killed the trainer thread silently."""
+    import sac_ros.sac.checkpoint as agent_checkpoint
+
+    core = make_core(tmp_path, warmup=0, checkpoint_every=0.2)
+    core.ingest("robot", transitions(0, 50))
+    real, fails = agent_checkpoint.safetensors.torch.save, [1]
+
+    def flaky(*args, **kwargs):
+        if fails[0]:
+            fails[0] -= 1
+            raise MemoryError("out of memory")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(agent_checkpoint.safetensors.torch, "save", flaky)
+    time.sleep(0.25)
+    core.start()
+    try:
+        deadline = time.monotonic() + 20
+        while core.checkpoints < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert core._thread.is_alive() and core.checkpoints >= 1 and fails == [0]
+        assert core.updates > 0 and not core.train_error
+    finally:
+        core.close()
+
+
+def test_a_damaged_stats_log_is_set_aside_on_resume(tmp_path):
+    core = make_core(tmp_path, warmup=0, log_every=5)
+    core.ingest("robot", transitions(0, 60))
+    core.train_pending(30)
+    core.checkpoint()
+    core.close()
+    path = tmp_path / STATS_CSV
+    path.write_bytes(path.read_bytes() + bytes(range(128, 256)))  # a power cut's tail
+    resumed = make_core(tmp_path, resume=True)
+    assert resumed.updates == 30
+    assert (tmp_path / (STATS_CSV + ".damaged")).exists()
+
+
+def test_a_killed_manifest_write_leaves_no_temporary_file_for_good(tmp_path):
+    core = make_core(tmp_path)
+    core.ingest("robot", transitions(0, 20))
+    core.checkpoint()
+    left = tmp_path / "checkpoint" / ".manifest.json.tmp-4242"  # os._exit mid-write
+    left.write_bytes(b"{half")
+    core.ingest("robot", transitions(20, 20))
+    core.checkpoint()
+    assert not left.exists()

@@ -83,3 +83,18 @@ def test_episodes_go_to_tensorboard_against_env_steps(tmp_path):
     assert scalars(tmp_path, "episode/dclaw/return") == [(80, -5.0), (160, -2.0), (240, -1.0)]
     assert scalars(tmp_path, "episode/dclaw/success") == [(80, 0.0), (160, 1.0), (240, 1.0)]
     assert [s for s, _ in scalars(tmp_path, "episode/dclaw/length")] == [80, 160, 240]
+
+
+def test_a_metrics_file_cut_short_or_empty_does_not_stop_a_resume(tmp_path):
+    record = RunRecord(tmp_path)
+    for i in range(3):
+        record.add_episode("/r0", [i, 1.5, 40, 1, 3], 1.0)
+    path = record.write_metrics()
+    text = path.read_text()
+    path.write_text(text[:-9])  # the last row cut in the middle
+    assert [e["episode"] for e in RunRecord.resume(tmp_path).episodes] == [0, 1]
+    path.write_text("")
+    assert RunRecord.resume(tmp_path).episodes == []
+    path.write_text(text.replace("1.5", "x", 1))  # a damaged row in the middle is an error
+    with pytest.raises(ValueError, match="malformed row 2"):
+        RunRecord.resume(tmp_path)

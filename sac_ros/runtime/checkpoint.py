@@ -104,7 +104,15 @@ class CheckpointStore:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         fsync_dir(self.root)
-        buffer.save(self.replay_dir)  # commit point of generation ``gen``
+        try:
+            buffer.save(self.replay_dir)  # commit point of generation ``gen``
+        except BaseException:
+            # Not committed (a full disk, say): the new generation goes, or each retry
+            # would leave one more behind and a short ENOSPC would stop checkpoints for
+            # good. (Committed after all, if the replay on disk is this generation's.)
+            if not self._replay_is(record["replay"]):
+                shutil.rmtree(final, ignore_errors=True)
+            raise
         write_json_atomic(
             self.root / MANIFEST,
             {
@@ -120,6 +128,8 @@ class CheckpointStore:
             shutil.rmtree(self.root / f"gen-{old:06d}", ignore_errors=True)
         for stale in self.root.glob(".gen-*.tmp"):
             shutil.rmtree(stale, ignore_errors=True)
+        for stale in self.root.glob(f".{MANIFEST}.tmp-*"):  # a manifest write killed
+            stale.unlink(missing_ok=True)
         return gen
 
     def load(self) -> Loaded | None:
@@ -167,6 +177,12 @@ class CheckpointStore:
         if not self.root.is_dir():
             return []
         return [int(m.group(1)) for p in self.root.iterdir() if (m := _GEN_RE.match(p.name))]
+
+    def _replay_is(self, expected: dict[str, int]) -> bool:
+        try:
+            return self._replay_on_disk() == expected
+        except (OSError, ValueError):
+            return False
 
     def _replay_on_disk(self) -> dict[str, int]:
         path = self.replay_dir / REPLAY_MANIFEST

@@ -487,8 +487,10 @@ class LearnerCore:
                 f"checkpoint {gen}: {self.env_steps} transitions, {self.updates} updates, "
                 f"{time.monotonic() - start:.2f} s"
             )
-        except (OSError, ValueError) as err:
-            self.checkpoint_error = f"checkpoint failed: {err}"
+        except Exception as err:  # any kind (a MemoryError too): reported, tried again
+            # at the next period; the trainer thread lives on
+            text = str(err) if isinstance(err, (OSError, ValueError)) else repr(err)
+            self.checkpoint_error = f"checkpoint failed: {text}"
             self._log(self.checkpoint_error)
 
     def _state(self) -> dict[str, Any]:
@@ -602,7 +604,15 @@ class LearnerCore:
         run_dir.mkdir(parents=True, exist_ok=True)
         self._csv_path = run_dir / STATS_CSV
         if resumed and self._csv_path.exists():
-            _truncate_csv(self._csv_path, self.updates)
+            try:
+                _truncate_csv(self._csv_path, self.updates)
+            except (OSError, ValueError, UnicodeError, csv.Error) as err:
+                # Appended without fsync: a power cut can leave it torn. It is a log, not
+                # the run's state: set aside, and a new one started.
+                damaged = self._csv_path.with_name(self._csv_path.name + ".damaged")
+                os.replace(self._csv_path, damaged)
+                self._log(f"{self._csv_path} unreadable ({err!r}): moved to {damaged.name}, "
+                          "a new one started")  # fmt: skip
         if self.settings.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 

@@ -11,6 +11,7 @@ run (:meth:`RunRecord.resume`) starts from the episodes (metrics.csv) and totals
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from sac_ros.sac.atomic import write_json_atomic
+from sac_ros.sac.atomic import write_bytes_atomic, write_json_atomic
 
 METRICS_CSV = "metrics.csv"
 SUMMARY_JSON = "summary.json"
@@ -42,15 +43,27 @@ _CASTS: dict[str, Callable[[str], Any]] = {
 
 
 def read_episodes(path: Path) -> list[dict[str, Any]]:
-    """The episode rows of a metrics.csv ([] when there is none)."""
+    """The episode rows of a metrics.csv ([] when there is none, or it is empty). A last
+    row cut short (a file from before writes were atomic, or a copy cut off) is left out."""
     if not path.exists():
         return []
-    with open(path, newline="") as f:
+    with open(path, newline="", errors="replace") as f:
         reader = csv.DictReader(f)
-        missing = set(METRICS_FIELDS) - set(reader.fieldnames or ())
+        if reader.fieldnames is None:
+            return []  # empty
+        missing = set(METRICS_FIELDS) - set(reader.fieldnames)
         if missing:
             raise ValueError(f"{path} is not an episode metrics file: no {sorted(missing)}")
-        return [{k: _CASTS[k](row[k]) for k in METRICS_FIELDS} for row in reader]
+        rows = list(reader)
+    episodes = []
+    for i, row in enumerate(rows):
+        try:
+            episodes.append({k: _CASTS[k](row[k]) for k in METRICS_FIELDS})
+        except (TypeError, ValueError) as err:
+            if i == len(rows) - 1:
+                break  # torn at the end
+            raise ValueError(f"{path}: malformed row {i + 2}: {err}") from err
+    return episodes
 
 
 @dataclass
@@ -150,12 +163,11 @@ class RunRecord:
 
     def write_metrics(self) -> Path:
         path = self.run_dir / METRICS_CSV
-        tmp = path.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=METRICS_FIELDS)
-            writer.writeheader()
-            writer.writerows(self.episodes)
-        tmp.replace(path)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=METRICS_FIELDS)
+        writer.writeheader()
+        writer.writerows(self.episodes)
+        write_bytes_atomic(path, text.getvalue().encode("utf-8"))
         return path
 
     def whole_run(self, session: dict[str, Any]) -> dict[str, Any]:

@@ -10,8 +10,10 @@ lesson of softlearning's image checkpoints). Chunks whose slots have all been ov
 since are dropped from the manifest and deleted.
 
 Every file is written atomically (temporary file, fsync, os.replace); the manifest is
-written last, so a crash leaves the previous consistent save. Loading never unpickles
-(``np.load(..., allow_pickle=False)``) and checks every array's shape and dtype.
+written last, so a crash leaves the previous consistent save. Chunks no manifest lists (a
+save that failed or was killed) are deleted by the next save, and by a failing one at once.
+Loading never unpickles (``np.load(..., allow_pickle=False)``) and checks every array's
+shape and dtype.
 """
 
 from __future__ import annotations
@@ -60,40 +62,60 @@ def save_buffer(buf: ReplayBuffer, directory: Path) -> int:
     else:
         start, links, chunks = live_start, [], []
 
+    _remove_unlisted(directory)  # what a failed or killed save left (a full disk needs it)
     seq = _next_sequence(directory)
     runs = _contiguous_runs(start, written, capacity)
     if not runs and links:  # links but no new slot: still needs a chunk to carry them
         runs = [(written, written)]
-    for i, (run_start, run_end) in enumerate(runs):
-        name = f"chunk_{seq:06d}.npz"
-        seq += 1
-        arrays = _chunk_arrays(buf, run_start, run_end)
-        last = i == len(runs) - 1
-        arrays.update(_link_arrays(links if last else []))
-        arrays.update(_pending_arrays(buf) if last else _pending_arrays(None, buf.spec))
-        write_atomic(directory / name, lambda handle, a=arrays: _savez(handle, a))
-        chunks.append({"file": name, "start": run_start, "end": run_end})
+    try:
+        for i, (run_start, run_end) in enumerate(runs):
+            name = f"chunk_{seq:06d}.npz"
+            seq += 1
+            arrays = _chunk_arrays(buf, run_start, run_end)
+            last = i == len(runs) - 1
+            arrays.update(_link_arrays(links if last else []))
+            arrays.update(_pending_arrays(buf) if last else _pending_arrays(None, buf.spec))
+            write_atomic(directory / name, lambda handle, a=arrays: _savez(handle, a))
+            chunks.append({"file": name, "start": run_start, "end": run_end})
 
-    write_json_atomic(
-        directory / MANIFEST,
-        {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "spec": buf.spec.to_json(),
-            "action_dim": buf.action_dim,
-            "capacity": capacity,
-            "written": written,
-            "added": buf._added,
-            "chunks": chunks,
-            "rng": buf._rng.bit_generator.state,
-        },
-    )
-    keep = {c["file"] for c in chunks}
+        write_json_atomic(
+            directory / MANIFEST,
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "spec": buf.spec.to_json(),
+                "action_dim": buf.action_dim,
+                "capacity": capacity,
+                "written": written,
+                "added": buf._added,
+                "chunks": chunks,
+                "rng": buf._rng.bit_generator.state,
+            },
+        )
+    except BaseException:
+        # Not saved: the chunks of this attempt go (unless the manifest got written after
+        # all and lists them), so a full disk is not filled further by each retry.
+        _remove_unlisted(directory)
+        raise
+    _remove_unlisted(directory, {c["file"] for c in chunks})
+    buf._saved_dir, buf._saved_upto, buf._relinked = resolved, written, []
+    return sum(end - begin for begin, end in runs)
+
+
+def _remove_unlisted(directory: Path, keep: set[str] | None = None) -> None:
+    """Delete the chunk files not in ``keep`` (default: those the manifest on disk does
+    not list; none when it is unreadable, to be safe), and temporary files."""
+    if keep is None:
+        if (directory / MANIFEST).exists():
+            manifest = _try_manifest(directory)
+            if manifest is None or not isinstance(manifest.get("chunks"), list):
+                return
+            keep = {str(c.get("file")) for c in manifest["chunks"] if isinstance(c, dict)}
+        else:
+            keep = set()
     for path in directory.iterdir():
         if (_CHUNK_RE.match(path.name) and path.name not in keep) or _TMP_RE.match(path.name):
             path.unlink(missing_ok=True)
-    buf._saved_dir, buf._saved_upto, buf._relinked = resolved, written, []
-    return sum(end - begin for begin, end in runs)
 
 
 def load_buffer(buf: ReplayBuffer, directory: Path) -> None:
