@@ -9,7 +9,8 @@
 ``train`` starts the graph of sac_ros.graph as processes (sac_ros.launcher) with
 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST unless the environment sets a range, follows it
 with a progress bar, stops every process cleanly on Ctrl-C or at the step budget (final
-checkpoint), and leaves summary.json, metrics.csv (one row per episode), the learner's
+checkpoint), and leaves summary.json, metrics.csv (one row per episode, also kept up to
+date every 10 s as the run goes), the learner's
 learner_stats.csv, curve.png, TensorBoard event files (the learner's in tensorboard/, the
 episodes' in tensorboard/episodes/), checkpoints and each node's log in the run directory.
 A node that dies stops the run with a non-zero exit that names it. ``--resume`` continues
@@ -44,6 +45,7 @@ from sac_ros.graph import (
 
 DEFAULT_STEPS = {"dclaw": 20_000, "minitaur": 100_000}
 CHECKPOINT_DIR = "checkpoint"  # the learner's (sac_ros.runtime.learner.CHECKPOINT_DIR)
+METRICS_EVERY_S = 10.0  # metrics.csv rewritten (atomically) at most this often during a run
 DEMO_STEPS = 50_000  # about 8 minutes on a 2-core machine at ~110 steps/s (UTD 1)
 
 
@@ -236,9 +238,16 @@ def cmd_train(args: argparse.Namespace) -> int:
                disable=args.quiet)  # fmt: skip
     failed: list[str] = []
     interrupted = False
+    metrics_written, metrics_at = len(record.episodes), time.monotonic()
     try:
         while record.env_steps < steps:
             rclpy.spin_once(monitor, timeout_sec=0.2)
+            if (len(record.episodes) != metrics_written
+                    and time.monotonic() - metrics_at >= METRICS_EVERY_S):  # fmt: skip
+                # Kept on disk as the run goes: a command killed (-9, a power cut) loses
+                # the episode records of seconds, not of the whole session.
+                record.write_metrics()
+                metrics_written, metrics_at = len(record.episodes), time.monotonic()
             for r, code in graph.poll_dead():
                 failed.append(f"{r.label} exited with code {code}\n{graph.log_tail(r)}")
             if failed:

@@ -16,6 +16,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from sac_ros.cli import main
+from sac_ros.runtime.run_record import RunRecord
 from sac_ros.sim.dclaw_env import DClawValveEnv
 from sac_ros.tasks import dclaw_valve
 
@@ -401,19 +402,24 @@ def test_resume_after_kill_9_counts_the_steps_the_checkpoint_holds(tmp_path):
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while not (run / "checkpoint" / "manifest.json").exists() or not _learner_steps(run):
+        while (not (run / "checkpoint" / "manifest.json").exists() or not _learner_steps(run)
+               or not (run / "metrics.csv").exists()):  # fmt: skip
             assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no checkpoint with steps"
+            assert time.monotonic() < deadline, "no checkpoint with steps, or no metrics.csv"
             time.sleep(0.5)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=30)
     assert not (run / "summary.json").exists()
+    # The episode records are kept as the run goes (every 10 s), not only at its end.
+    episodes = len(RunRecord.resume(run).episodes)
+    assert episodes >= 1
     time.sleep(3)  # the nodes stop on their own (parent death) and save once more
     before = _learner_steps(run)
     summary = train(run, before + 150, "--resume")
     assert summary["env_steps"] >= before + 150
     assert summary["env_steps"] < before + 150 + 2 * dclaw_valve.EPISODE_STEPS
+    assert summary["episodes"] >= episodes + 1
 
 
 def _learner_steps(run: Path) -> int:
