@@ -172,9 +172,9 @@ def test_hostile_input_is_rejected_and_targets_stay_safe(tmp_path, tick):
 
 def test_timer_mode_never_pairs_a_step_with_a_reward_from_before_its_action(tmp_path):
     """On hardware (tick timer) the reward node may miss a cycle. A reward computed from
-    readings taken before an action was chosen must not complete that action's transition,
-    however fresh it still is: the step is skipped instead, and each reward completes one
-    step at most."""
+    readings taken before an action went out must not complete that action's transition,
+    however fresh it still is: the step is skipped instead (and the robot held until
+    rewards come again), and each reward completes one step at most."""
     from sac_ros.nodes.common import TRANSITION_QOS
     from sac_ros.runtime.wire import decode_transitions
 
@@ -206,13 +206,18 @@ def test_timer_mode_never_pairs_a_step_with_a_reward_from_before_its_action(tmp_
         while not world.commands:  # up, acting on random actions (no policy yet)
             assert time.monotonic() < deadline, graph.log_tail(graph.running[0])
             readings_for(0.2)
-        # Without rewards the node alternates: act, then skip the step that found no
-        # reward (holding still: a command equal to the readings). Right after an action,
-        # the reward of a reading taken after it:
+        # Without rewards the robot is held where its one action sent it (the step that
+        # found no reward is skipped, and nothing more is done until rewards come again).
+        readings_for(1.0)
+        held = world.commands[-1]
+        assert len(world.commands) >= 4 and all(np.allclose(c, held) for c in world.commands)
+        world.reward.publish(messages.reward_msg(world.stamp(), -1.0, False, False))
         acted = len(world.commands)
-        while np.allclose(world.commands[-1], world.q) or len(world.commands) == acted:
-            assert time.monotonic() < deadline
+        while np.allclose(world.commands[-1], held) or len(world.commands) == acted:
+            assert time.monotonic() < deadline  # rewards are back: it acts again
             readings_for(0.02)
+        # Right after that action, the reward of a reading taken after it (the one above,
+        # from before the action, completes nothing):
         world.reward.publish(messages.reward_msg(world.stamp(), -3.0, False, False))
         readings_for(2.5)  # ~12 ticks, and no reward behind them
         assert graph.poll_dead() == [], graph.log_tail(graph.running[0])
@@ -222,4 +227,5 @@ def test_timer_mode_never_pairs_a_step_with_a_reward_from_before_its_action(tmp_
         node.destroy_node()
         rclpy.shutdown()
     assert rewards == [-3.0], rewards  # one step completed by it; the others skipped
-    assert int(world.diag["rejected_inputs"]) >= 5, world.diag
+    assert int(world.diag["rejected_inputs"]) >= 2, world.diag  # each missing reward
+    assert world.diag["waiting_for"].endswith("holding"), world.diag

@@ -70,13 +70,13 @@ def test_termination_is_not_truncation():
 def test_bad_input_breaks_the_chain_and_holds():
     runner = _runner()
     runner.set_actor(_policy())
-    runner.step(_snap(0.0), None)
+    acted = runner.step(_snap(0.0), None).targets
     bad = _snap(0.1)
     bad.extras["valve"] = np.array([np.nan, 0.0])
     with pytest.raises(ValueError, match="finite"):
         runner.step(bad, RewardInfo(0.1, 0.0, False, False))
     targets = runner.skip(bad)
-    np.testing.assert_allclose(targets, dclaw.NOMINAL_POSE)
+    np.testing.assert_allclose(targets, acted)  # held where the servos were sent
     assert runner.discarded_transitions == 1 and not runner.has_pending
     out = runner.step(_snap(0.2), None)  # a new chain: no reward needed, nothing published
     assert out.acted and out.transition is None and runner.outbox.next_seq == 0
@@ -274,3 +274,32 @@ def test_an_episode_starts_with_the_claw_at_rest_at_its_start_pose():
     acted = [runner.step(_snap(0.1 * k, q=stuck), None).acted for k in range(5)]
     assert acted == [False] * 4 + [True] and runner.start_timeouts == 1
     assert runner.start_miss == ", ".join(f"{n} +0.50 rad off" for n in dclaw.JOINT_NAMES)
+
+
+def test_a_hold_within_an_episode_keeps_the_last_target_not_the_sagging_angles():
+    """Re-targeting the measured angles at every held step lets the servos give way: a
+    legged robot under its own weight sinks a little further each time."""
+    runner = _runner()
+    runner.set_actor(_policy())
+    acted = runner.step(_snap(0.0), None).targets
+    sag = 0.02
+    for k in range(1, 20):  # the joints sink a little at each held step
+        measured = acted - sag * k
+        targets = runner.skip(_snap(0.1 * k, q=measured))
+        # Back towards the target as fast as the rate limit allows.
+        np.testing.assert_allclose(targets, dclaw.LIMITS.safe_targets(acted, measured, IO.dt))
+    # Still pushing towards the target, not following the angles down.
+    assert np.linalg.norm(targets - acted) < np.linalg.norm(measured - acted) / 2
+
+
+def test_ticks_faster_than_the_task_period_move_less_per_tick():
+    """The rate limit is one tick's travel: a timer at five times the task's rate must not
+    command five times the joint velocity limit."""
+    slow, fast = _runner(), _runner(period=IO.dt / 5)
+    for runner in (slow, fast):
+        runner.phase = Phase.RUNNING
+        runner._last_targets = dclaw.NOMINAL_POSE + 1.0  # a far goal
+    far = _snap(0.0)
+    step_slow = np.abs(slow.hold(far) - dclaw.NOMINAL_POSE).max()
+    step_fast = np.abs(fast.hold(far) - dclaw.NOMINAL_POSE).max()
+    assert step_fast == pytest.approx(step_slow / 5)

@@ -20,6 +20,7 @@ sac_ros.runtime.policy_runner.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections import deque
@@ -38,6 +39,7 @@ from sac_ros.nodes import messages
 from sac_ros.nodes.common import (
     COMMAND_QOS,
     EPISODE_QOS,
+    ERROR,
     EVENT_QOS,
     POLICY_QOS,
     REWARD_QOS,
@@ -128,6 +130,7 @@ class PolicyNode(Node):
             # its reward (computed meanwhile by the reward node) completes the transition.
             defer_rewards=self.tick == "lockstep" and not self.io.can_terminate,
             start_wait_steps=start_wait,
+            period=self.period if self.tick == "timer" else None,
         )
         self._episodes_announced = 0
         self.policies_received = 0
@@ -143,7 +146,14 @@ class PolicyNode(Node):
         self._latest: dict[str, tuple[float, object]] = {}
         self._reward: RewardInfo | None = None
         self._done_stamp = -1.0
+        self._acted_at = -math.inf  # timer: clock time the last action went out (s)
+        # Timer: since when a step found no reward (None: rewards are coming). The robot
+        # is held, not driven, until one newer than that arrives: without rewards nothing
+        # ends an episode (a fall, the time limit), and nothing of it could be learnt.
+        self._reward_missing_since: float | None = None
         self._reset_future = None
+        self._reset_lost = False  # the sac/reset request went out with no server to hear it
+        self._reset_retry = False  # a failed reset, asked again by _check_reset
         self._closing = False
         self._learner_seen = False  # a learner subscribed to sac/transitions at some point
         self.timing = LoopTiming()  # control steps within an episode (resets excluded)
@@ -172,6 +182,7 @@ class PolicyNode(Node):
         self.add_on_set_parameters_callback(self._on_params)
         self.add_post_set_parameters_callback(self._after_params)
         steady_timer(self, 0.1, self._flush)
+        steady_timer(self, 0.5, self._check_reset)
         if self.tick == "timer":
             steady_timer(self, self.period, self._try_step)
 
@@ -285,12 +296,14 @@ class PolicyNode(Node):
             self.waiting = "joint_states"
             return None
         stamp, js = self._latest["joint_states"]
+        if self.tick == "timer":  # readings that stopped coming must not just be waited for
+            messages.check_fresh("joint_states", stamp, self._now(), self.max_age)
         if stamp <= self._done_stamp:
             self.waiting = f"joint_states newer than {self._done_stamp:.3f}"
             return None
         # Lockstep: readings of one instant share its stamp, which is "now" (no /clock
         # needed). Timer mode (hardware): readings must be younger than max_sensor_age.
-        now = stamp if self.tick == "lockstep" else self.get_clock().now().nanoseconds * 1e-9
+        now = stamp if self.tick == "lockstep" else self._now()
         extras = {}
         for topic in self.io.extra_topics:
             if topic not in self._latest:
@@ -315,9 +328,9 @@ class PolicyNode(Node):
             return None
         if self.tick == "lockstep":
             return r if r.stamp == stamp else None
-        # Timer: a reward computed from a reading taken after the pending action was chosen
-        # (on the readings stamped _done_stamp), and each reward completes one step only.
-        fresh = r.stamp > self._done_stamp and r.stamp >= stamp - self.max_age
+        # Timer: a reward computed from a reading taken after the pending action went out,
+        # and each reward completes one step only.
+        fresh = r.stamp > max(self._done_stamp, self._acted_at) and r.stamp >= stamp - self.max_age
         return r if fresh else None
 
     def _learner_behind(self) -> bool:
@@ -363,7 +376,12 @@ class PolicyNode(Node):
                 latest = self._reward.stamp if self._reward is not None else None
                 self.waiting = f"sac/reward at {snap.stamp:.3f} (latest {latest})"
                 return  # wait for this instant's reward
-            self._reject("reward", ValueError("no recent reward for this step"))
+            self._reject("reward", ValueError("no recent reward for this step: holding"))
+            self._reward_missing_since = self._now()
+            self._publish(self.runner.skip(snap))
+            return
+        if self._rewards_stopped():
+            self.waiting = "sac/reward (none came for the last step): holding"
             self._publish(self.runner.skip(snap))
             return
         self._done_stamp = snap.stamp
@@ -378,6 +396,8 @@ class PolicyNode(Node):
             self._publish(self.runner.skip(snap))
             return
         self._publish(result.targets)  # transitions go out on the flush timer, not here
+        if result.acted and self.tick == "timer":
+            self._acted_at = self._now()
         if self.runner.start_timeouts != self._start_timeouts_seen:
             self._start_timeouts_seen = self.runner.start_timeouts
             text = (f"not at the start pose after {self.runner.start_wait_steps} steps, "
@@ -394,6 +414,22 @@ class PolicyNode(Node):
             self._announce_episodes()
         if result.reset_now:
             self._request_reset()
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _rewards_stopped(self) -> bool:
+        """Timer, within an episode: a step found no reward, and none has come since."""
+        since = self._reward_missing_since
+        if since is None or self.runner.phase is not Phase.RUNNING:
+            self._reward_missing_since = None
+            return False
+        if self._reward is not None and self._reward.stamp > since:
+            self._reward_missing_since = None
+            self.diag.clear("reward")
+            return False
+        self.diag.problem("reward", ERROR, "no rewards: the robot is held", hold=1.0)
+        return True
 
     def _publish(self, targets: np.ndarray | None) -> None:
         if targets is not None:
@@ -423,8 +459,35 @@ class PolicyNode(Node):
                 "sac/reset is not available; waiting", throttle_duration_sec=5
             )
         self._reset_since = time.monotonic()
+        self._call_reset()
+
+    def _call_reset(self) -> None:
+        # A request sent while no server is there is lost (DDS keeps no request for a
+        # service that appears later): _check_reset sends it again once one is.
+        self._reset_lost = not self.reset_client.service_is_ready()
         self._reset_future = self.reset_client.call_async(Trigger.Request())
         self._reset_future.add_done_callback(self._on_reset_done)
+
+    def _check_reset(self) -> None:
+        """A reset under way whose server was away (not started yet, or restarted while
+        it ran) is asked again once the server is back."""
+        if self._closing:
+            return
+        if self._reset_retry:
+            self._reset_retry = False
+            self._call_reset()
+            return
+        future = self._reset_future
+        if future is None or future.done():
+            return
+        if not self.reset_client.service_is_ready():
+            self._reset_lost = True
+            self.diag.problem("reset", WARN, "sac/reset is not available; waiting", hold=1.0)
+            return
+        if self._reset_lost:
+            self.get_logger().warning("sac/reset is back: asking for the reset again")
+            self.reset_client.remove_pending_request(future)
+            self._call_reset()
 
     def _on_reset_done(self, future: object) -> None:
         if self._closing:
@@ -434,11 +497,10 @@ class PolicyNode(Node):
         except Exception as exc:
             res, err = None, str(exc)
         else:
-            err = "" if res.success else res.message
+            err = "" if res.success else (res.message or "the reset failed (no reason given)")
         if err:
             self._reject("reset", ValueError(f"reset failed: {err}; retrying"))
-            self._reset_future = self.reset_client.call_async(Trigger.Request())
-            self._reset_future.add_done_callback(self._on_reset_done)
+            self._reset_future, self._reset_retry = None, True  # _check_reset: in <= 0.5 s
             return
         if self._reset_since is not None:
             self.reset_durations.append(time.monotonic() - self._reset_since)

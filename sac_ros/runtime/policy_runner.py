@@ -135,10 +135,14 @@ class PolicyRunner:
         random_until_policy: bool = True,
         defer_rewards: bool = False,
         start_wait_steps: int = 20,
+        period: float | None = None,
     ) -> None:
         if episode_steps < 1:
             raise ValueError("episode_steps must be at least 1")
         self.io = io
+        # The rate limit allows one control period's travel per command: the task's period,
+        # or the ticks' where they come faster (a timer at another rate than the task's).
+        self.limit_dt = io.dt if period is None else min(io.dt, period)
         self.outbox = outbox
         self.episode_steps = episode_steps
         self.deterministic = deterministic
@@ -181,9 +185,16 @@ class PolicyRunner:
 
     # --- control --------------------------------------------------------------------
     def hold(self, snap: Snapshot) -> np.ndarray:
-        """Targets that keep the robot where it is, or, between episodes, move it within
-        its limits to the safe pose."""
-        goal = self.io.start_goal(snap) if self.phase is not Phase.RUNNING else snap.positions
+        """Targets that keep the robot where it is (within an episode: the last target, so
+        the servos keep pushing where they did; the measured angles would let a legged
+        robot sink a little further at every held step), or, between episodes, move it
+        within its limits to the safe pose."""
+        if self.phase is not Phase.RUNNING:
+            goal = self.io.start_goal(snap)
+        elif self._last_targets is not None:
+            goal = self._last_targets
+        else:
+            goal = snap.positions
         return self._safe(goal, snap)
 
     def _ready_to_start(self, snap: Snapshot) -> bool:
@@ -201,7 +212,7 @@ class PolicyRunner:
         return False
 
     def _safe(self, proposed: np.ndarray, snap: Snapshot) -> np.ndarray:
-        targets = self.io.limits.safe_targets(proposed, snap.positions, self.io.dt)
+        targets = self.io.limits.safe_targets(proposed, snap.positions, self.limit_dt)
         self._last_targets = targets
         return targets
 
