@@ -21,7 +21,9 @@ class ValveRig:
     def __init__(self, sim: DClawSim, velocity: bool = True, **kw) -> None:
         self.sim, self.torque, self.lock = sim, False, threading.Lock()
         self.velocity = velocity  # whether the readings carry the valve's velocity
-        self.acks = True
+        self.on_acks = True  # False: torque on is applied, but its reply is lost
+        self.off_failures = 0  # torque-off requests still to be lost (not applied)
+        self.requests: list[bool] = []  # every set_torque, in order
         self.on_at: float | None = None  # simulated time the motor was switched on
         self.verdict_at: float | None = None  # stamp of the reading that decided the reset
         self.reset = ValveReset(self.set_torque, self.command, poll=0.005, **kw)
@@ -30,11 +32,15 @@ class ValveRig:
 
     def set_torque(self, on: bool) -> bool:
         with self.lock:
+            self.requests.append(on)
+            if not on and self.off_failures > 0:
+                self.off_failures -= 1
+                return False  # lost on the way: the motor stays on
             self.torque = on
             self.sim.set_valve_motor(on, None)
             if on:
                 self.on_at = self.sim.time
-        return self.acks
+        return self.on_acks or not on
 
     def command(self, angle: float) -> None:
         if self.torque:  # called from the feeder thread, inside observe
@@ -109,6 +115,41 @@ def test_a_valve_judged_still_stays_within_tolerance_under_the_motor():
         for _ in range(400):  # a second under the motor, judged at every physics step
             mujoco.mj_step(sim.model, sim.data)
             assert wrapped_distance(sim.valve_angle(), float(target)) < judge.tolerance
+
+
+def test_a_torque_off_lost_is_sent_again_and_the_reset_succeeds():
+    sim = DClawSim()
+    sim.reset(valve_angle=0.0)
+    rig = ValveRig(sim)
+    rig.off_failures = 2  # then the third try gets through
+    ok, message = rig.run(1.0)
+    assert ok, message
+    assert rig.requests == [True, False, False, False]
+    assert not sim.valve_motor_enabled
+
+
+def test_a_valve_motor_that_stays_on_fails_the_reset():
+    # The valve reached its start, but the motor never switched off: it would hold the
+    # valve through the episode. A failed reset, so that the policy node asks again.
+    sim = DClawSim()
+    sim.reset(valve_angle=0.0)
+    rig = ValveRig(sim)
+    rig.off_failures = 10
+    ok, message = rig.run(1.0)
+    assert not ok and message.startswith("valve motor did not switch off: valve at")
+    assert rig.requests == [True, False, False, False]  # three tries (the default)
+    assert sim.valve_motor_enabled  # what the failure reports
+
+
+def test_a_torque_on_without_a_reply_is_switched_off_again():
+    # A reply that timed out: the motor may have switched on all the same.
+    sim = DClawSim()
+    sim.reset(valve_angle=0.0)
+    rig = ValveRig(sim)
+    rig.on_acks = False
+    assert rig.run(1.0) == (False, "valve motor did not accept torque on")
+    assert rig.requests == [True, False]
+    assert not sim.valve_motor_enabled and not rig.torque
 
 
 def test_unreachable_target_times_out_in_reading_time_with_the_motor_off():

@@ -12,10 +12,14 @@ offer), then frees the valve.
 
 Minitaur: subscribes ``mocap/pose`` (motion capture) and
 ``joint_position_controller/commands`` (the executed actions, for the smoothness term);
-the reward is sac_ros.tasks.minitaur_walk.reward. A reset waits until a person has put
-the robot back on its feet and confirmed with ``sac/reset_done`` (std_srvs/Trigger) and
-the robot is upright; with ``auto_confirm:=true`` (simulation) it calls
-``sim/place_upright`` instead of waiting for a person.
+the reward is sac_ros.tasks.minitaur_walk.reward, its forward velocity measured against
+the newest pose at least 0.9 control periods older (sac_ros.runtime.rewards: not over one
+motion-capture frame, whose noise would swamp it); no reward until there is one. A reset
+waits until a person has put the robot back on its feet and confirmed with
+``sac/reset_done`` (std_srvs/Trigger), then for a pose received after the confirmation
+that shows the robot upright (within 10 s, or ``reset_timeout`` if shorter); with
+``auto_confirm:=true`` (simulation) it calls ``sim/place_upright`` instead of waiting for
+a person.
 
 ``sync:=exact`` (lockstep simulation) pairs D'Claw readings with equal stamps;
 ``sync:=latest`` (hardware) uses the latest joint reading if it is no older than
@@ -58,6 +62,7 @@ from sac_ros.runtime.rewards import DClawValveReward, MinitaurWalkReward, StepRe
 from sac_ros.tasks import dclaw_valve, minitaur_walk
 
 RESET_STREAM = 1  # sub-stream of the node's seed for reset targets
+UPRIGHT_WAIT = 10.0  # s after the confirmation for a fresh pose showing the robot upright
 
 
 class RewardNode(Node):
@@ -164,8 +169,14 @@ class RewardNode(Node):
             )
         elif self.robot == "minitaur":
             self.walk_task = MinitaurWalkReward()
+            # What the newest pose says, and how many poses came in: the reset thread waits
+            # on it for a pose received after the confirmation (the pose before may be from
+            # before the robot fell, or the last the motion capture saw).
+            self._pose_seen = threading.Condition()
+            self._poses_received = 0
             self._upright = False
             self._confirmed = threading.Event()
+            self._confirmed_after = 0  # poses received when the person confirmed
             # Commands first: rclpy's executor runs the ready callbacks of one wait in the
             # order their subscriptions were created, so the command of a step is counted
             # before the pose that follows it when both came in at once.
@@ -273,9 +284,9 @@ class RewardNode(Node):
         try:
             pos, quat = messages.read_pose(msg)
             t = stamp_seconds(msg.header.stamp)
+            self._note_pose(not minitaur_walk.is_terminated(quat))
             if self._repeat_if_resent(t):
                 return
-            self._upright = not minitaur_walk.is_terminated(quat)
             result = self.walk_task.compute(t, pos, quat)
         except ValueError as exc:
             self._reject("mocap/pose", exc)
@@ -283,7 +294,18 @@ class RewardNode(Node):
         if result is not None:
             self._publish(msg.header.stamp, t, result)
 
+    def _note_pose(self, upright: bool) -> None:
+        """Every pose received counts for the reset, a resent one too (lockstep: the
+        simulator's present state). Counted on receipt, not by stamp: a motion capture
+        restarted with its clock behind must still be able to confirm a reset."""
+        with self._pose_seen:
+            self._upright = upright
+            self._poses_received += 1
+            self._pose_seen.notify_all()
+
     def _on_reset_done(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        with self._pose_seen:
+            self._confirmed_after = self._poses_received
         self._confirmed.set()
         res.success, res.message = True, "confirmed"
         return res
@@ -291,6 +313,10 @@ class RewardNode(Node):
     def _minitaur_reset(self) -> tuple[bool, str]:
         self._confirmed.clear()
         if self.auto_confirm:
+            # Counted before the call: the simulator publishes the placed pose before it
+            # replies, so that pose may be taken before the reply is.
+            with self._pose_seen:
+                after = self._poses_received
             if not self._call(self.place_client, Trigger.Request()):
                 return False, "sim/place_upright failed"
         else:
@@ -301,11 +327,20 @@ class RewardNode(Node):
             while not self._confirmed.wait(0.1):
                 if self._closing.is_set() or time.monotonic() > deadline:
                     return False, f"nobody confirmed the reset within {self.reset_timeout} s"
-        deadline = time.monotonic() + 10.0
-        while not self._upright:
-            if self._closing.is_set() or time.monotonic() > deadline:
-                return False, "robot is not upright"
-            time.sleep(0.01)
+            after = self._confirmed_after
+        return self._wait_upright(after, min(UPRIGHT_WAIT, self.reset_timeout))
+
+    def _wait_upright(self, after: int, wait: float) -> tuple[bool, str]:
+        """Waits up to ``wait`` s for the robot upright in a pose received after the
+        first ``after`` poses."""
+        deadline = time.monotonic() + wait
+        with self._pose_seen:
+            while not (self._poses_received > after and self._upright):
+                if self._closing.is_set() or time.monotonic() > deadline:
+                    if self._poses_received == after:
+                        return False, f"no fresh mocap pose within {wait:g} s of the confirmation"
+                    return False, "robot is not upright"
+                self._pose_seen.wait(0.05)  # woken by each pose; wakes for _closing too
         return True, "robot upright"
 
     def close(self) -> None:

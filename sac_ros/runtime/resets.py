@@ -5,7 +5,10 @@ while an episode is over), the valve motor turns on, drives the valve to the new
 angle until it has settled there (within ``tolerance`` and slower than ``still_speed``,
 or within ``tolerance`` for ``settle`` seconds where the reading has no velocity), then
 turns off so the valve turns freely during the episode. A valve that does not get there within
-``timeout`` is a failed reset (the motor is switched off either way). The valve is judged
+``timeout`` is a failed reset (the motor is switched off either way). So is a motor that
+does not acknowledge the torque off after a few tries: it would hold the valve through the
+episode. A torque on without an acknowledgement is switched off again (the request may
+have been applied, only its reply lost). The valve is judged
 on every reading, in the reading's own time: lockstep simulation runs many times faster
 than real time, and a loop sampling the latest reading would miss most instants.
 """
@@ -93,11 +96,14 @@ class ValveReset:
         wall_timeout: float = 60.0,  # s: reading time stands still if the readings stop
         aborted: Callable[[], bool] = lambda: False,  # shutdown: give up at once
         poll: float = 0.05,  # s between checks of ``aborted`` and the wall clock
+        off_tries: int = 3,  # torque-off requests before the reset is called failed
+        off_retry_wait: float = 0.2,  # s between them
     ) -> None:
         self.set_torque, self.command, self.aborted = set_torque, command, aborted
         self.tolerance, self.settle, self.timeout = tolerance, settle, timeout
         self.still_speed = still_speed
         self.wall_timeout, self.poll = wall_timeout, poll
+        self.off_tries, self.off_retry_wait = max(1, off_tries), off_retry_wait
         self._lock = threading.Lock()
         self._judge: ValveSettle | None = None
         self._verdict: tuple[bool, str] | None = None
@@ -121,13 +127,27 @@ class ValveReset:
                 self._done.set()
 
     def run(self, target: float) -> tuple[bool, str]:
-        """Blocks until the valve has settled at ``target``, or the reset failed."""
+        """Blocks until the valve has settled at ``target`` and the motor is off again, or
+        the reset failed."""
         if not math.isfinite(target):
             return False, f"reset target {target} is not finite"
         if not self.set_torque(True):
+            # False includes a reply that never came: the motor may be on all the same.
+            self._switch_off()
             if self.aborted():
                 return False, "reset aborted: shutting down"
             return False, "valve motor did not accept torque on"
+        try:
+            ok, message = self._drive(target)
+        finally:  # whatever happened, even an exception: never leave the motor holding
+            off = self._switch_off()
+        if not off:
+            # The valve would not turn freely in the episode: fail, so the reset is retried.
+            return False, f"valve motor did not switch off: {message}"
+        return ok, message
+
+    def _drive(self, target: float) -> tuple[bool, str]:
+        """Commands ``target`` and waits for the verdict of the readings (see ``observe``)."""
         self._done.clear()
         with self._lock:
             self._verdict = None
@@ -149,4 +169,15 @@ class ValveReset:
         finally:
             with self._lock:
                 self._judge = None
-            self.set_torque(False)
+
+    def _switch_off(self) -> bool:
+        """Torque off, tried up to ``off_tries`` times: a request or its reply can be lost.
+        True once the motor acknowledged it."""
+        for attempt in range(self.off_tries):
+            if attempt:
+                time.sleep(self.off_retry_wait)
+            if self.set_torque(False):
+                return True
+            if self.aborted():
+                return False  # shutting down: one try, no waiting
+        return False
