@@ -372,3 +372,15 @@ def test_a_gstreamer_pipeline_without_gstreamer_fails_at_once_and_says_why():
         CameraCapture("videotestsrc ! videoconvert ! appsink", open_timeout_s=5.0)
     assert time.monotonic() - start < 1.0  # no retries: it can never open
     assert "GStreamer: NO" in str(error.value)
+
+
+def test_a_crop_must_fit_the_frame():
+    """Clipping a crop to a smaller frame would change what a pixel policy sees silently."""
+    from sac_ros.hardware.camera import apply_crop
+
+    frame = np.zeros((48, 64, 3), np.uint8)
+    assert apply_crop(frame, (0, 0, 64, 48)).shape == (48, 64, 3)
+    assert apply_crop(frame, (10, 8, 20, 30)).shape == (30, 20, 3)
+    for crop in [(60, 40, 100, 100), (0, 0, 65, 48), (0, 1, 64, 48), (70, 0, 4, 4)]:
+        with pytest.raises(ValueError, match="does not fit the 64x48 frame"):
+            apply_crop(frame, crop)

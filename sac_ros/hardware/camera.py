@@ -124,16 +124,19 @@ def parse_crop(crop: tuple[int, int, int, int] | list[int] | None) -> tuple[int,
 
 
 def apply_crop(image: np.ndarray, crop: tuple[int, ...] | None) -> np.ndarray:
-    """The crop region of ``image`` (clipped to it); ValueError if nothing is left."""
+    """The crop region of ``image``; ValueError unless it lies wholly inside the frame. A
+    crop is set for one camera resolution: clipped to a smaller frame it would show a
+    pixel policy another part of the scene, at another scale, without a word."""
     if crop is None:
         return image
     x, y, w, h = crop
-    cut = image[y : y + h, x : x + w]
-    if cut.size == 0:
+    height, width = image.shape[:2]
+    if x + w > width or y + h > height:
         raise ValueError(
-            f"crop {list(crop)} lies outside the {image.shape[1]}x{image.shape[0]} frame"
+            f"crop {list(crop)} (x, y, width, height) does not fit the {width}x{height} "
+            "frame: a different resolution than the crop was set for?"
         )
-    return cut
+    return image[y : y + h, x : x + w]
 
 
 def parse_source(source: int | str) -> tuple[int | str, int]:
