@@ -57,6 +57,8 @@ def test_episode_pairs_each_step_with_its_reward_and_truncates():
     runner.step(_snap(0.5), None)
     assert runner.phase is Phase.RUNNING and runner.current.episode == 1
     assert runner.versions_used == {3}
+    runner.set_actor(_policy(version=4))  # arrives after the first episode ended
+    assert runner.finished[-1].version == 3  # sac/episode names the version that acted
 
 
 def test_termination_is_not_truncation():

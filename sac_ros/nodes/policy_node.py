@@ -444,11 +444,10 @@ class PolicyNode(Node):
     def _announce_episodes(self) -> None:
         """sac/episode for each finished episode once all its rewards are in."""
         settled = self.runner.settled_count()
-        version = self.runner.actor.version if self.runner.actor is not None else -1
         for ep in self.runner.finished[self._episodes_announced : settled]:
-            self.pub_episode.publish(
+            self.pub_episode.publish(  # the version that acted, not the one held now
                 messages.float_array(
-                    np.array([ep.episode, ep.ret, ep.steps, float(ep.success), version])
+                    np.array([ep.episode, ep.ret, ep.steps, float(ep.success), ep.version])
                 )
             )
         self._episodes_announced = max(self._episodes_announced, settled)

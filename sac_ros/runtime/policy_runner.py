@@ -114,6 +114,7 @@ class EpisodeStats:
     steps: int = 0
     ret: float = 0.0
     success: bool = False
+    version: int = -1  # policy version of the episode's latest action (-1: random actions)
 
 
 class Actor(Protocol):
@@ -331,6 +332,7 @@ class PolicyRunner:
         if action.shape != (self.io.action_dim,) or not np.isfinite(action).all():
             raise ValueError(f"policy produced an invalid action {action!r}")
         self.versions_used.add(int(self.actor.version))
+        self.current.version = int(self.actor.version)
         return clip(action, -1.0, 1.0)
 
     # --- episodes -------------------------------------------------------------------
