@@ -501,3 +501,18 @@ def test_shutdown_says_whether_the_motor_power_went_off(tmp_path, service):
             assert power.calls[-1] is False
     finally:
         r.close()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"rate_hz": 10.0},  # a goal could lead the measured angle by 2 rad
+     {"command_interface": "effort", "kp": 0.0}],  # "running" with no torque: a collapse
+)  # fmt: skip
+def test_unsafe_settings_are_refused_at_start(tmp_path, params):
+    cmd = [sys.executable, "-m", "sac_ros.nodes.minitaur_driver_node", "--ros-args"]
+    for key, value in params.items():
+        cmd += ["-p", f"{key}:={value}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    name = next(k for k in params if k != "command_interface")
+    assert name in out.stderr + out.stdout, out.stderr[-2000:]

@@ -104,7 +104,11 @@ POWER_ANSWER_S = 2.0  # shutdown: how long to wait for the power service (to app
 class MinitaurDriverNode(Node):
     def __init__(self) -> None:
         super().__init__("minitaur_driver")
-        self.rate_hz = declare(self, "rate_hz", 100.0, "Safety ticks per second", lo=1, hi=2000.0)
+        # At least the policy's 50 Hz: a goal may lead the measured angle by one tick's
+        # travel at the velocity limit (20 rad/s), 0.4 rad at 50 Hz, 20 rad at 1 Hz.
+        self.rate_hz = declare(
+            self, "rate_hz", 100.0, "Safety ticks per second", lo=50.0, hi=2000.0
+        )
         self.interface = declare(
             self, "command_interface", "position",
             "position: targets to controller_topic (the motors' own servo loop); effort: "
@@ -130,7 +134,8 @@ class MinitaurDriverNode(Node):
             self, "imu_topic", "imu", "sensor_msgs/Imu of the body (imu_sensor_broadcaster)"
         )
         gains = PDGains(
-            kp=declare(self, "kp", minitaur.KP, "Effort mode: N m per rad", lo=0.0, hi=100.0),
+            # A zero kp would be "running" with no torque towards the targets: a collapse.
+            kp=declare(self, "kp", minitaur.KP, "Effort mode: N m per rad", lo=0.1, hi=100.0),
             kd=declare(self, "kd", minitaur.KD, "Effort mode: N m s per rad", lo=0.0, hi=5.0),
             max_torque=declare(
                 self, "max_torque", minitaur.TORQUE_LIMIT, "Effort mode: N m, per motor",
