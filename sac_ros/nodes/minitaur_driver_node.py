@@ -318,13 +318,18 @@ class MinitaurDriverNode(Node):
         self._follow(out)
         self._auto_reset(now)
         self._targets = out.targets
-        self._set_power(out.targets is not None)
+        if out.targets is None:
+            self._set_power(False)
         if self.pd is not None:
             if out.targets is None:  # torque off, every tick; the PD runs on the readings
                 self._send_torques(self.pd.torques(None, now))
         elif out.targets is not None:
             self.pub_controller.publish(messages.float_array(out.targets))
             self.counts["targets_sent"] += 1
+        if out.targets is not None:
+            # After the new targets went out: powered, the motors must not first chase the
+            # stale target the controller held since before the motors went off.
+            self._set_power(True)
 
     def _send_torques(self, torques: np.ndarray) -> None:
         self.pub_controller.publish(messages.float_array(torques))
