@@ -516,3 +516,23 @@ def test_unsafe_settings_are_refused_at_start(tmp_path, params):
     assert out.returncode != 0
     name = next(k for k in params if k != "command_interface")
     assert name in out.stderr + out.stdout, out.stderr[-2000:]
+
+
+def test_a_power_service_that_never_answers_is_reported_and_asked_again(tmp_path):
+    r = power_rig(tmp_path, "power_silent")
+    # Served by a node nobody spins: the requests arrive and are never answered.
+    silent = rclpy.create_node("hung_power_board", context=r.context)
+    from std_srvs.srv import SetBool
+
+    silent.create_service(SetBool, f"{r.ns}/motor_power", lambda req, res: res)
+    try:
+        r.spin_until(lambda: r.targets, 30, "the first targets")
+        r.spin_until(lambda: r.values.get("power") == "switching on", 5, "power on asked")
+        r.spin_until(
+            lambda: r.diag_has(DiagnosticStatus.ERROR, "did not answer motors on"), 6,
+            "no answer reported",
+        )  # fmt: skip
+        r.spin_until(lambda: r.values.get("power") == "switching on", 3, "asked again")
+    finally:
+        silent.destroy_node()
+        r.close()

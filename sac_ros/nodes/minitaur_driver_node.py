@@ -68,6 +68,7 @@ import time
 
 import numpy as np
 from rclpy.node import Node
+from rclpy.task import Future
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
@@ -98,7 +99,7 @@ from sac_ros.robots import minitaur
 
 NO_ORIENTATION = np.full(4, np.nan)
 COMMAND_INTERFACES = ("position", "effort")
-POWER_ANSWER_S = 2.0  # shutdown: how long to wait for the power service (to appear, to answer)
+POWER_ANSWER_S = 2.0  # how long to wait for the power service's answer (shutdown: to appear)
 
 
 class MinitaurDriverNode(Node):
@@ -194,6 +195,8 @@ class MinitaurDriverNode(Node):
         self._mode = SafetyMode.IDLE
         self._power_on: bool | None = None  # as last switched; None: unknown (at start)
         self._power_pending: bool | None = None  # a switch asked and not answered yet
+        self._power_future: Future | None = None
+        self._power_asked_at = -math.inf
         self._closed = False
         self.counts = {"ticks": 0, "targets_sent": 0, "torques_sent": 0,
                        "states_republished": 0, "rejected_commands": 0, "rejected_states": 0,
@@ -380,7 +383,15 @@ class MinitaurDriverNode(Node):
 
     def _set_power(self, on: bool) -> None:
         """Switch the motor power (where a power_service exists); a switch that could not be
-        asked, or was refused, is asked again on the next tick."""
+        asked, or was refused, or not answered within POWER_ANSWER_S, is asked again."""
+        if self._power_future is not None and not self._power_future.done():
+            if time.monotonic() - self._power_asked_at > POWER_ANSWER_S:
+                self.power.remove_pending_request(self._power_future)  # type: ignore[union-attr]
+                word = "on" if self._power_pending else "off"
+                text = f"power_service did not answer motors {word} in {POWER_ANSWER_S:g} s"
+                self.diag.problem("power", ERROR, f"{text}; asked again", hold=5.0)
+                self.get_logger().error(text, throttle_duration_sec=2.0)
+                self._power_future = self._power_pending = self._power_on = None
         if on == self._power_on:
             return
         if self.power is None:
@@ -396,6 +407,7 @@ class MinitaurDriverNode(Node):
             return
         self._power_on = self._power_pending = on
         future = self.power.call_async(SetBool.Request(data=on))
+        self._power_future, self._power_asked_at = future, time.monotonic()
         future.add_done_callback(lambda f, on=on: self._power_answered(f, on))
 
     def _power_answered(self, future: object, on: bool) -> None:
