@@ -246,3 +246,52 @@ def test_a_quiet_sender_with_everything_durable_is_no_longer_acked_but_not_forgo
     resumed = Inbox("learner-2", quiet_after=60.0, clock=lambda: clock[0])
     resumed.load_state_dict(inbox.state_dict())
     assert sorted(a.sender for a in resumed.acks("robot")) == ["new", "old"]
+
+
+
+def test_a_sender_waiting_for_the_backlog_to_fall_hears_it_fall_though_quiet():
+    """A lockstep simulation paced by the learner is quiet because it waits: the learner
+    checkpointed all it sent and stopped acking it, so it waited for good (e.g. after the
+    learner was unpaused with thousands of updates owed)."""
+    t = [0.0]
+    inbox = Inbox("L", quiet_after=60.0, clock=lambda: t[0])
+    out = Outbox("S", capacity=1000)
+    for i in range(10):
+        out.add(i)
+    out.poll(t[0])
+    items = out.take(100)
+    keep = inbox.accept("", "S", [s for s, _ in items], out.first_retained)
+    assert len(keep) == 10
+    # learner owes many updates: the sender (max_learner_backlog=50) stops stepping
+    for a in inbox.acks("", backlog=500.0):
+        out.on_ack(a, t[0])
+    assert out.learner_backlog == 500.0
+    # learner checkpoints while the sender waits (a long checkpoint, or a slow learner)
+    inbox.mark_durable()
+    for a in inbox.acks("", backlog=400.0):
+        out.on_ack(a, t[0])
+    # the learner trains on: 61 s later its backlog is 0, it acks at 5 Hz
+    for k in range(1, 400):
+        t[0] = 61.0 + k * 0.2
+        for a in inbox.acks("", backlog=0.0):
+            out.on_ack(a, t[0])
+        out.poll(t[0])
+    assert out.learner_backlog <= 50.0, "sender waits forever on a stale backlog"
+
+
+def test_a_quiet_sender_whose_data_is_all_checkpointed_counts_as_delivered():
+    t = [0.0]
+    inbox = Inbox("L", quiet_after=60.0, clock=lambda: t[0])
+    out = Outbox("S", capacity=1000)
+    for i in range(10):
+        out.add(i)
+    out.poll(0.0)
+    items = out.take(100)
+    inbox.accept("", "S", [s for s, _ in items], out.first_retained)
+    inbox.mark_durable()
+    for k in range(1, 400):  # the robot idles 80 s (e.g. waiting for the learner)
+        t[0] = k * 0.2
+        for a in inbox.acks(""):
+            out.on_ack(a, t[0])
+        out.poll(t[0])
+    assert out.delivered(t[0]), "close() would wait drain_timeout for nothing"

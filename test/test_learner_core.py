@@ -688,3 +688,21 @@ def test_a_killed_manifest_write_leaves_no_temporary_file_for_good(tmp_path):
     core.ingest("robot", transitions(20, 20))
     core.checkpoint()
     assert not left.exists()
+
+
+def test_the_checkpoint_age_counts_from_the_last_checkpoint_that_succeeded(tmp_path, monkeypatch):
+    import sac_ros.sac.replay_store as replay_store
+
+    core = make_core(tmp_path, checkpoint_every=0.1)
+    core.ingest("robot", transitions(0, 20))
+    core.checkpoint()
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(replay_store, "write_json_atomic", full_disk)
+    for _ in range(4):
+        time.sleep(0.1)
+        core.ingest("robot", transitions(20 + _ * 5, 5))
+        core._checkpoint_logged()
+    assert core.checkpoint_error and core.stats()["checkpoint_age_s"] >= 0.4

@@ -274,3 +274,18 @@ def test_learner_survives_kill9_and_keeps_every_transition_once(harness):
     assert stored_rewards(h.run_dir) == expected
     assert (h.run_dir / "learner_stats.csv").exists()
     assert any((h.run_dir / "tensorboard").iterdir())
+
+
+@pytest.mark.parametrize("namespaces", ["[r1,r1/]", "[/r1,r1]"])
+def test_two_spellings_of_one_robot_namespace_are_refused(tmp_path, namespaces):
+    """They name one topic: two subscriptions would store each transition twice."""
+    from sac_ros.nodes.learner_node import LearnerNode
+
+    params = {"hidden": "[16,16]", "device": "cpu", "torch_threads": "1",
+              "robot_namespaces": namespaces, "run_dir": str(tmp_path / "run")}  # fmt: skip
+    rclpy.init(args=["--ros-args"] + [x for k, v in params.items() for x in ("-p", f"{k}:={v}")])
+    try:
+        with pytest.raises(ValueError, match="robot_namespaces has duplicates"):
+            LearnerNode()
+    finally:
+        rclpy.shutdown()

@@ -149,3 +149,21 @@ def test_a_reset_asked_before_its_server_exists_is_asked_again_when_it_comes(nod
     finally:
         executor.shutdown()
         server.destroy_node()
+
+
+def test_transitions_let_go_before_a_checkpoint_held_them_are_reported(node):
+    """The outbox keeps what the learner has not checkpointed, up to outbox_capacity;
+    what it lets go earlier is lost if the learner dies: that is said, not kept quiet."""
+    from sac_ros.runtime.delivery import Ack
+
+    outbox = node.outbox
+    for i in range(outbox.capacity):
+        outbox.add(i)
+    outbox.on_ack(Ack("L", outbox.session, outbox.capacity - 1, -1, 0.0), time.monotonic())
+    node._flush()
+    assert "transitions" not in node.diag._problems
+    outbox.add(outbox.capacity)  # the oldest goes: received, not yet checkpointed
+    node._flush()
+    level, message, _ = node.diag._problems["transitions"]
+    assert "1 transitions let go before a learner checkpoint" in message
+    assert node._diag_values()["transitions_unconfirmed_evicted"] == 1

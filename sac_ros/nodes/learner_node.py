@@ -143,8 +143,13 @@ class LearnerNode(Node):
             paused=bool(paused),
         )
         self.namespaces = [str(ns) for ns in namespaces] or [""]
-        if len(set(self.namespaces)) != len(self.namespaces):
-            raise ValueError(f"robot_namespaces has duplicates: {self.namespaces}")
+        # Compared as the topics they name: "r1" and "r1/" (or "/r1" from the root
+        # namespace) are one robot, and two subscriptions would store its data twice.
+        resolved = [self.resolve_topic_name(topic(ns, "sac/transitions")) for ns in self.namespaces]
+        if len(set(resolved)) != len(resolved):
+            raise ValueError(
+                f"robot_namespaces has duplicates: {self.namespaces} name the topics {resolved}"
+            )
         self.policy_pubs = [
             self.create_publisher(UInt8MultiArray, topic(ns, "sac/policy"), POLICY_QOS)
             for ns in self.namespaces

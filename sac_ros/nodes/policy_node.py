@@ -154,6 +154,7 @@ class PolicyNode(Node):
         self._reset_future = None
         self._reset_lost = False  # the sac/reset request went out with no server to hear it
         self._reset_retry = False  # a failed reset, asked again by _check_reset
+        self._losses_seen = (0, 0)  # outbox (dropped, evicted_unconfirmed) last reported
         self._closing = False
         self._learner_seen = False  # a learner subscribed to sac/transitions at some point
         self.timing = LoopTiming()  # control steps within an episode (resets excluded)
@@ -508,6 +509,7 @@ class PolicyNode(Node):
 
     # --- transitions ----------------------------------------------------------------
     def _flush(self) -> None:
+        self._report_losses()
         if self.pub_tr.get_subscription_count() == 0:
             return  # no learner: keep them (bounded) until one appears
         self.outbox.poll(time.monotonic())
@@ -558,6 +560,21 @@ class PolicyNode(Node):
             f"{self.outbox.learner_received + 1}, dropped {self.outbox.dropped}"
         )
 
+    def _report_losses(self) -> None:
+        """The outbox let go of transitions: never received (lost), or received but not yet
+        in a learner checkpoint (lost if the learner dies before its next one)."""
+        o = self.outbox
+        seen, self._losses_seen = self._losses_seen, (o.dropped, o.evicted_unconfirmed)
+        if self._losses_seen == seen:
+            return  # reported when it happened (held 10 s)
+        if o.dropped > seen[0]:
+            self.diag.problem("transitions", WARN, f"{o.dropped} transitions dropped before "
+                              "the learner had them (outbox_capacity)", hold=10.0)  # fmt: skip
+        elif o.evicted_unconfirmed:
+            self.diag.problem("transitions", WARN, f"{o.evicted_unconfirmed} transitions let "
+                              "go before a learner checkpoint held them: lost if the learner "
+                              "dies before its next one (outbox_capacity)", hold=10.0)  # fmt: skip
+
     def _diag_values(self) -> dict[str, object]:
         r = self.runner
         return {
@@ -571,6 +588,7 @@ class PolicyNode(Node):
             "transitions_unsent": self.outbox.unsent,
             "transitions_retained": self.outbox.retained,
             "transitions_dropped": self.outbox.dropped,
+            "transitions_unconfirmed_evicted": self.outbox.evicted_unconfirmed,
             "transitions_resent": self.outbox.resent,
             "rejected_inputs": self.rejected_inputs,
             "last_rejection": self.last_rejection,

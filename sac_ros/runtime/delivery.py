@@ -134,7 +134,10 @@ class Outbox:
         if self._last_heard is None:
             self._last_heard = now  # the clock starts with the first poll
             return
-        if now - self._last_heard <= self.silence_after or self._send_from <= self._durable + 1:
+        if now - self._last_heard <= self.silence_after:
+            return
+        self.learner_backlog = 0.0  # a learner not heard from paces nothing
+        if self._send_from <= self._durable + 1:
             return
         self._learner, self._received, self.learner_backlog = None, self._durable, 0.0
         self._rewind(self._durable, now)
@@ -166,7 +169,10 @@ class Outbox:
         return self._received
 
     def delivered(self, now: float) -> bool:
-        """The learner holds everything added so far, by an ack heard recently."""
+        """The learner holds everything added so far, by an ack heard recently, or all of
+        it is in a learner's checkpoint (which then has no reason to ack a quiet sender)."""
+        if self._durable >= self.next_seq - 1:
+            return True
         if self._learner is None or self._last_heard is None:
             return False  # no learner heard from (or forgotten by poll)
         return now - self._last_heard <= self.silence_after and self._received >= self.next_seq - 1
@@ -177,6 +183,7 @@ class SenderState:
     received: int = -1
     durable: int = -1
     heard: float = 0.0  # clock at the last batch from this sender
+    told_backlog: float = 0.0  # the backlog of the last ack to it (a waiting sender's pace)
 
 
 class Inbox:
@@ -240,11 +247,16 @@ class Inbox:
         """One ack per sender of ``stream`` heard within ``quiet_after`` or with data
         not yet durable."""
         now = self._clock()
-        return [
-            Ack(self.learner_session, session, s.received, s.durable, backlog)
-            for (st, session), s in self.senders.items()
-            if st == stream and (now - s.heard < self.quiet_after or s.received > s.durable)
-        ]
+        out = []
+        for (st, session), s in self.senders.items():
+            # A quiet sender may be quiet because it waits for the backlog it was told to
+            # fall (a lockstep simulation paced by the learner): it hears on until told 0.
+            if st == stream and (
+                now - s.heard < self.quiet_after or s.received > s.durable or s.told_backlog > 0
+            ):
+                out.append(Ack(self.learner_session, session, s.received, s.durable, backlog))
+                s.told_backlog = backlog
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {

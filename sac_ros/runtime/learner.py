@@ -170,7 +170,8 @@ class LearnerCore:
         self.checkpoints = 0
         self.checkpoint_error = ""
         self.log_error = ""  # the stats CSV could not be written (training goes on)
-        self.last_checkpoint_time = time.monotonic()
+        self.last_checkpoint_time = time.monotonic()  # of the last attempt: the next is due
+        self.last_checkpoint_saved = self.last_checkpoint_time  # of the last that succeeded
         self.latest: dict[str, float] = {}
         self._sums: dict[str, float] = {}
         self._sum_count = 0
@@ -475,6 +476,7 @@ class LearnerCore:
                 raise
             self.checkpoints += 1
             self.checkpoint_error = ""
+            self.last_checkpoint_saved = time.monotonic()
             self._good = good
         self._call(self._on_checkpoint)
         return gen
@@ -592,7 +594,7 @@ class LearnerCore:
                 "lost": float(self.inbox.lost),
                 "rejected": float(self.rejected),
                 "checkpoints": float(self.checkpoints),
-                "checkpoint_age_s": now - self.last_checkpoint_time,
+                "checkpoint_age_s": now - self.last_checkpoint_saved,  # failures age it
             }
         out.update({k: float(self.latest.get(k, math.nan)) for k in STAT_KEYS})
         return out
