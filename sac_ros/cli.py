@@ -24,12 +24,14 @@ import argparse
 import json
 import math
 import os
+import re
+import shutil
 import signal
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -120,9 +122,16 @@ def _already_stopping(*_: object) -> None:
     print("sac-ros: already stopping; waiting for the final checkpoint", file=sys.stderr)
 
 
-def _fresh_run_dir(prefix: str) -> Path:
+def _cannot_write(path: Path, err: OSError) -> str:
+    return (
+        f"cannot write the run directory {path} ({err.strerror or err}): choose a writable "
+        "--run-dir"
+    )
+
+
+def _fresh_run_dir(prefix: str, error: Callable[[str], NoReturn]) -> Path:
     """A new directory runs/<prefix>_<time>, with a suffix if another run took that name
-    in the same second."""
+    in the same second. ``error`` reports an unwritable runs/ (a usage error)."""
     base = f"runs/{prefix}_{time.strftime('%Y%m%d_%H%M%S')}"
     for k in range(1, 1000):
         path = Path(base if k == 1 else f"{base}_{k}")
@@ -131,7 +140,13 @@ def _fresh_run_dir(prefix: str) -> Path:
             return path
         except FileExistsError:
             continue
+        except OSError as err:  # a read-only working directory...
+            error(_cannot_write(path.absolute(), err))
     raise SystemExit(f"sac-ros: no free run directory name like {base}")
+
+
+def _session_using(run_dir: Path) -> str:
+    return f"another sac-ros session is using {run_dir}"
 
 
 def _lock_run_dir(run_dir: Path) -> Any:
@@ -144,8 +159,45 @@ def _lock_run_dir(run_dir: Path) -> Any:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise SystemExit(f"sac-ros: another session is using {run_dir}") from None
+        raise SystemExit(f"sac-ros: {_session_using(run_dir)}") from None
     return handle
+
+
+def _locked_by_another(run_dir: Path) -> bool:
+    """Whether a live session holds run_dir/.lock (tried without waiting, then let go)."""
+    import fcntl
+
+    try:
+        fd = os.open(run_dir / ".lock", os.O_RDONLY)  # read-only: also on a read-only path
+    except OSError:
+        return False  # no lock file: no session
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # lets go of the lock if it was taken
+    return False
+
+
+def _previous_run(run_dir: Path) -> dict[str, str]:
+    """The robot and --obs the run in run_dir was made with: its summary.json's, or
+    (a killed session writes no summary) what its graph.txt gives every node."""
+    found: dict[str, set[str]] = {"robot": set(), "obs": set()}
+    try:
+        graph = (run_dir / "graph.txt").read_text()
+    except OSError:
+        graph = ""
+    for key, value in re.findall(r"^\s+(robot|obs) = (\S+)$", graph, re.MULTILINE):
+        found[key].add(value)
+    previous = {k: v.pop() for k, v in found.items() if len(v) == 1}
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        summary = {}
+    if isinstance(summary, dict):
+        previous.update({k: str(summary[k]) for k in found if summary.get(k)})
+    return previous
 
 
 def _session_counts(
@@ -190,10 +242,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     steps = args.steps or DEFAULT_STEPS[args.robot]
     if args.run_dir:
         run_dir = Path(args.run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            args.usage_error(_cannot_write(run_dir, err))
     else:
-        run_dir = _fresh_run_dir(f"{args.robot}_{args.obs}")
-    lock = _lock_run_dir(run_dir)  # noqa: F841 (released when the process ends)
+        run_dir = _fresh_run_dir(f"{args.robot}_{args.obs}", args.usage_error)
+    try:
+        lock = _lock_run_dir(run_dir)  # noqa: F841 (released when the process ends)
+    except OSError as err:  # a read-only path, or an existing directory not ours to write
+        args.usage_error(_cannot_write(run_dir, err))
     learner_start = _learner_counts(run_dir) if args.resume else {}
     record = (
         RunRecord.resume(run_dir, wall_start=time.monotonic())
@@ -226,20 +284,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"sac-ros: {args.robot} ({args.obs}) in {args.sim}, {len(nodes)} processes, "
           f"run directory {run_dir}"
           + (f", resumed at {record.env_steps} steps" if args.resume else ""))  # fmt: skip
-    # SIGTERM (a service manager, a CI timeout) stops the run as cleanly as Ctrl-C, and
-    # rclpy must leave Ctrl-C to us: the graph is stopped in order, not torn down.
-    # Installed explicitly: a shell's background job starts with SIGINT ignored.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
-    graph.start()
-    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
-    monitor = Monitor(namespaces, record.add_episode)
-    bar = tqdm(total=steps, initial=record.env_steps, unit="step", dynamic_ncols=True,
-               disable=args.quiet)  # fmt: skip
+    monitor: Any = None
+    bar: Any = None
     failed: list[str] = []
     interrupted = False
     metrics_written, metrics_at = len(record.episodes), time.monotonic()
     try:
+        # SIGTERM (a service manager, a CI timeout) stops the run as cleanly as Ctrl-C, and
+        # rclpy must leave Ctrl-C to us: the graph is stopped in order, not torn down.
+        # Installed explicitly: a shell's background job starts with SIGINT ignored. Inside
+        # the try: a Ctrl-C while the graph starts stops what has started, in order.
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
+        graph.start()
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+        monitor = Monitor(namespaces, record.add_episode)
+        bar = tqdm(total=steps, initial=record.env_steps, unit="step", dynamic_ncols=True,
+                   disable=args.quiet)  # fmt: skip
         while record.env_steps < steps:
             rclpy.spin_once(monitor, timeout_sec=0.2)
             if (len(record.episodes) != metrics_written
@@ -270,12 +331,25 @@ def cmd_train(args: argparse.Namespace) -> int:
         # A second Ctrl-C must not abort the ordered stop (and lose the final checkpoint).
         signal.signal(signal.SIGINT, _already_stopping)
         signal.signal(signal.SIGTERM, _already_stopping)
-        bar.close()
-        record.learner = dict(monitor.learner)
-        monitor.destroy_node()
-        rclpy.shutdown()
+        if bar is not None:
+            bar.close()
+        if monitor is not None:  # None: stopped while the graph started
+            record.learner = dict(monitor.learner)
+            monitor.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
         codes = graph.stop()
         record.close()
+    if interrupted and not args.resume and not record.episodes and not _has_checkpoint(run_dir):
+        # Stopped before anything was learned: what this session wrote is all the directory
+        # holds (_check_run_dir), and left there, it would make the same command refuse it.
+        for path in run_dir.iterdir():
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.name != ".lock":
+                path.unlink()
+        print(f"sac-ros: stopped before the first episode; nothing kept in {run_dir}")
+        return 0
     bad_exit = {k: v for k, v in codes.items() if v not in (0, -2)}
     learner = _learner_counts(run_dir)
     session = _session_counts(args, stats_files, learner, learner_start)
@@ -399,7 +473,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     return main(
         ["train", "dclaw", "--sim", "mujoco", "--steps", str(DEMO_STEPS),
-         "--run-dir", args.run_dir or str(_fresh_run_dir("demo"))]
+         "--run-dir", args.run_dir or str(_fresh_run_dir("demo", args.usage_error))]
     )  # fmt: skip
 
 
@@ -465,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="train the D'Claw valve task in MuJoCo (make demo)")
     d.add_argument("--run-dir", default="")
-    d.set_defaults(func=cmd_demo)
+    d.set_defaults(func=cmd_demo, usage_error=d.error)
     return p
 
 
@@ -522,11 +596,23 @@ def _check_run_dir(args: argparse.Namespace) -> None:
     run_dir = Path(args.run_dir) if args.run_dir else None
     if run_dir is not None and run_dir.exists() and not run_dir.is_dir():
         args.usage_error(f"--run-dir {run_dir} is a file, not a directory")
+    if run_dir is not None and _locked_by_another(run_dir):
+        args.usage_error(_session_using(run_dir))
     has_checkpoint = _has_checkpoint(run_dir)
     if args.resume and run_dir is None:
         args.usage_error("--resume needs --run-dir D, the directory of the run to continue")
     if args.resume and not has_checkpoint:
         args.usage_error(f"--resume: {run_dir} holds no checkpoint ({CHECKPOINT_DIR}/)")
+    if args.resume and run_dir is not None:
+        previous = _previous_run(run_dir)
+        given = {"robot": args.robot, "obs": args.obs}
+        if any(previous.get(k, v) != v for k, v in given.items()):
+            args.usage_error(
+                f"--resume: the run in {run_dir} is {previous.get('robot', args.robot)} "
+                f"with --obs {previous.get('obs', args.obs)}, not {args.robot} with --obs "
+                f"{args.obs}: continue it with the same robot and --obs, or choose another "
+                "--run-dir"
+            )
     if not args.resume and has_checkpoint:
         args.usage_error(
             f"{run_dir} already holds a run: add --resume to continue it, or choose another "

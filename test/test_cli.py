@@ -150,6 +150,98 @@ def test_a_first_checkpoint_killed_before_its_manifest_counts_as_a_run(tmp_path,
     assert json.loads(out.stdout.strip().splitlines()[-1])["episodes"] == 1
 
 
+def test_resume_refuses_a_run_of_another_robot_or_obs_before_it_writes(tmp_path, capsys):
+    """The run's summary.json (or, after a kill -9, its graph.txt) says what it trains: a
+    --resume with another robot or --obs is refused before anything starts or is written."""
+    from sac_ros.cli import _check_run_dir, build_parser
+    from sac_ros.graph import build_graph, describe
+    from sac_ros.runtime.learner import LearnerCore, LearnerSettings
+    from sac_ros.sac import ObsSpec, SACConfig
+
+    env = DClawValveEnv()
+    spec, n = ObsSpec.from_space(env.observation_space), int(env.action_space.shape[0])
+    run = tmp_path / "run"
+    core = LearnerCore(spec, n, SACConfig(hidden=(8, 8)),
+                       LearnerSettings(run_dir=run, tensorboard=False))  # fmt: skip
+    core.checkpoint()
+    core.close()
+    (run / "summary.json").write_text(json.dumps({"robot": "dclaw", "obs": "state"}))
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    err = refusal(capsys, "train", "minitaur", "--resume", "--run-dir", str(run))
+    assert f"the run in {run} is dclaw with --obs state, not minitaur" in err
+    err = refusal(capsys, "train", "dclaw", "--obs", "pixels", "--resume", "--run-dir", str(run))
+    assert "is dclaw with --obs state, not dclaw with --obs pixels" in err
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before  # no .lock either
+    # A killed session wrote no summary: graph.txt (written before any node starts) tells.
+    (run / "summary.json").unlink()
+    (run / "graph.txt").write_text(describe(build_graph("dclaw", "mujoco", "pixels")) + "\n")
+    graph = (run / "graph.txt").read_text()
+    err = refusal(capsys, "train", "dclaw", "--resume", "--run-dir", str(run))
+    assert "is dclaw with --obs pixels, not dclaw with --obs state" in err
+    assert (run / "graph.txt").read_text() == graph and not (run / ".lock").exists()
+    _check_run_dir(build_parser().parse_args(
+        ["train", "dclaw", "--obs", "pixels", "--resume", "--run-dir", str(run)]))  # fmt: skip
+
+
+def test_a_run_dir_a_live_session_uses_is_named_so(tmp_path, capsys):
+    """Before its first checkpoint a live session's directory holds files already: it is
+    in use, not an abandoned run to delete."""
+    import fcntl
+
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    with open(run / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as the live session holds it
+        err = refusal(capsys, "train", "dclaw", "--run-dir", str(run))
+        assert f"another sac-ros session is using {run}" in err and "delete" not in err
+    assert "never saved a checkpoint" in refusal(capsys, "train", "dclaw", "--run-dir", str(run))
+
+
+def test_an_unwritable_run_dir_is_a_usage_error_naming_it(tmp_path, capsys, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.access(ro, os.W_OK):  # root writes there anyway; sysfs takes no new directory
+        ro = Path("/sys")
+    err = refusal(capsys, "train", "dclaw", "--run-dir", str(ro / "run"))
+    assert f"cannot write the run directory {ro / 'run'}" in err
+    monkeypatch.chdir(ro)  # the default runs/ of a read-only working directory
+    err = refusal(capsys, "train", "dclaw")
+    assert f"cannot write the run directory {ro / 'runs'}/dclaw_state_" in err
+
+
+# Ctrl-C (or SIGTERM) while the graph starts: between the nodes' start and rclpy's.
+INTERRUPTED_STARTUP = """
+import os, signal, sys, time
+import rclpy
+from sac_ros import cli
+init = rclpy.init
+def interrupted_init(*args, **kwargs):
+    os.kill(os.getpid(), signal.{sig})
+    time.sleep(0.1)
+    return init(*args, **kwargs)
+rclpy.init = interrupted_init
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_stop_while_the_graph_starts_is_clean_and_can_be_run_again(tmp_path, sig):
+    from sac_ros.cli import _check_run_dir, build_parser
+
+    run = tmp_path / "run"
+    args = ["train", "dclaw", "--steps", "1000", "--run-dir", str(run), "--quiet"]
+    out = subprocess.run([sys.executable, "-c", INTERRUPTED_STARTUP.format(sig=sig), *args],
+                         capture_output=True, text=True, timeout=150)  # fmt: skip
+    # (150 s: once in a dozen tries a node took the launcher's 60 s stop timeout, cause
+    # not found; the stop must still end cleanly then.)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stdout + out.stderr
+    assert "stopping" in out.stderr and "nothing kept" in out.stdout
+    assert [p.name for p in run.iterdir()] == [".lock"]
+    _check_run_dir(build_parser().parse_args(args))  # the same command is not refused
+
+
 def test_output_cut_short_by_its_reader_is_not_a_traceback():
     out = subprocess.run(f"{sys.executable} -m sac_ros.cli graph dclaw | head -1", shell=True,
                          capture_output=True, text=True, timeout=120)  # fmt: skip
