@@ -129,20 +129,25 @@ def test_eval_refuses_a_missing_or_foreign_checkpoint_and_an_unwritable_video(tm
     assert out.returncode == 1 and "cannot write the video" in out.stderr, out.stderr
 
 
-def test_a_first_checkpoint_killed_before_its_manifest_counts_as_a_run(tmp_path, capsys):
-    """A learner killed between its replay save (the commit point) and the top manifest of
-    its first checkpoint resumes from it: the command agrees, refuses a fresh run there,
-    and evaluates that generation's agent."""
+def checkpointed_run(run: Path) -> Path:
+    """A D'Claw state run directory holding one learner checkpoint (a tiny network)."""
     from sac_ros.runtime.learner import LearnerCore, LearnerSettings
     from sac_ros.sac import ObsSpec, SACConfig
 
     env = DClawValveEnv()
     spec, n = ObsSpec.from_space(env.observation_space), int(env.action_space.shape[0])
-    run = tmp_path / "run"
     core = LearnerCore(spec, n, SACConfig(hidden=(8, 8)),
                        LearnerSettings(run_dir=run, tensorboard=False))  # fmt: skip
     core.checkpoint()
     core.close()
+    return run
+
+
+def test_a_first_checkpoint_killed_before_its_manifest_counts_as_a_run(tmp_path, capsys):
+    """A learner killed between its replay save (the commit point) and the top manifest of
+    its first checkpoint resumes from it: the command agrees, refuses a fresh run there,
+    and evaluates that generation's agent."""
+    run = checkpointed_run(tmp_path / "run")
     (run / "checkpoint" / "manifest.json").unlink()
     assert "already holds a run" in refusal(capsys, "train", "dclaw", "--run-dir", str(run))
     out = sac_ros("eval", "dclaw", "--checkpoint", str(run), "--episodes", "1", timeout=120)
@@ -155,16 +160,7 @@ def test_resume_refuses_a_run_of_another_robot_or_obs_before_it_writes(tmp_path,
     --resume with another robot or --obs is refused before anything starts or is written."""
     from sac_ros.cli import _check_run_dir, build_parser
     from sac_ros.graph import build_graph, describe
-    from sac_ros.runtime.learner import LearnerCore, LearnerSettings
-    from sac_ros.sac import ObsSpec, SACConfig
-
-    env = DClawValveEnv()
-    spec, n = ObsSpec.from_space(env.observation_space), int(env.action_space.shape[0])
-    run = tmp_path / "run"
-    core = LearnerCore(spec, n, SACConfig(hidden=(8, 8)),
-                       LearnerSettings(run_dir=run, tensorboard=False))  # fmt: skip
-    core.checkpoint()
-    core.close()
+    run = checkpointed_run(tmp_path / "run")
     (run / "summary.json").write_text(json.dumps({"robot": "dclaw", "obs": "state"}))
     before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
     err = refusal(capsys, "train", "minitaur", "--resume", "--run-dir", str(run))
