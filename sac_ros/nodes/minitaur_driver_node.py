@@ -194,8 +194,7 @@ class MinitaurDriverNode(Node):
         self._upright_since: float | None = None
         self._mode = SafetyMode.IDLE
         self._power_on: bool | None = None  # as last switched; None: unknown (at start)
-        self._power_pending: bool | None = None  # a switch asked and not answered yet
-        self._power_future: Future | None = None
+        self._power_future: Future | None = None  # the last switch asked (of _power_on)
         self._power_asked_at = -math.inf
         self._closed = False
         self.counts = {"ticks": 0, "targets_sent": 0, "torques_sent": 0,
@@ -384,14 +383,14 @@ class MinitaurDriverNode(Node):
     def _set_power(self, on: bool) -> None:
         """Switch the motor power (where a power_service exists); a switch that could not be
         asked, or was refused, or not answered within POWER_ANSWER_S, is asked again."""
-        if self._power_future is not None and not self._power_future.done():
+        if self._power_switching():
             if time.monotonic() - self._power_asked_at > POWER_ANSWER_S:
                 self.power.remove_pending_request(self._power_future)  # type: ignore[union-attr]
-                word = "on" if self._power_pending else "off"
+                word = "on" if self._power_on else "off"
                 text = f"power_service did not answer motors {word} in {POWER_ANSWER_S:g} s"
                 self.diag.problem("power", ERROR, f"{text}; asked again", hold=5.0)
                 self.get_logger().error(text, throttle_duration_sec=2.0)
-                self._power_future = self._power_pending = self._power_on = None
+                self._power_future = self._power_on = None
         if on == self._power_on:
             return
         if self.power is None:
@@ -405,15 +404,13 @@ class MinitaurDriverNode(Node):
         if not self.power.service_is_ready():
             self.diag.problem("power", ERROR, "power_service is not available", hold=5.0)
             return
-        self._power_on = self._power_pending = on
+        self._power_on = on
         future = self.power.call_async(SetBool.Request(data=on))
         self._power_future, self._power_asked_at = future, time.monotonic()
         future.add_done_callback(lambda f, on=on: self._power_answered(f, on))
 
     def _power_answered(self, future: object, on: bool) -> None:
         ok, why = self._power_result(future)
-        if self._power_pending == on:
-            self._power_pending = None
         if ok or self._closed:  # close() reports its own switch
             return
         word = "on" if on else "off"
@@ -422,6 +419,10 @@ class MinitaurDriverNode(Node):
                                 throttle_duration_sec=2.0)  # fmt: skip
         if self._power_on == on:
             self._power_on = None  # unknown: asked again on the next tick
+
+    def _power_switching(self) -> bool:
+        """A switch was asked (to _power_on) and is not answered yet."""
+        return self._power_future is not None and not self._power_future.done()
 
     @staticmethod
     def _power_result(future: object) -> tuple[bool, str]:
@@ -434,8 +435,8 @@ class MinitaurDriverNode(Node):
     def _power_value(self) -> str:
         if self.power is None:
             return "n/a (no power_service)"
-        if self._power_pending is not None:
-            return f"switching {'on' if self._power_pending else 'off'}"
+        if self._power_switching():
+            return f"switching {'on' if self._power_on else 'off'}"
         return {None: "unknown", True: "on", False: "off"}[self._power_on]
 
     # --- diagnostics and shutdown ---------------------------------------------------

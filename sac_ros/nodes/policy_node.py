@@ -297,14 +297,14 @@ class PolicyNode(Node):
             self.waiting = "joint_states"
             return None
         stamp, js = self._latest["joint_states"]
-        if self.tick == "timer":  # readings that stopped coming must not just be waited for
-            messages.check_fresh("joint_states", stamp, self._now(), self.max_age)
+        # Lockstep: readings of one instant share its stamp, which is "now" (no /clock
+        # needed). Timer mode (hardware): readings must be younger than max_sensor_age,
+        # checked before waiting for a newer one: readings that stopped coming are an error.
+        now = stamp if self.tick == "lockstep" else self._now()
+        messages.check_fresh("joint_states", stamp, now, self.max_age)
         if stamp <= self._done_stamp:
             self.waiting = f"joint_states newer than {self._done_stamp:.3f}"
             return None
-        # Lockstep: readings of one instant share its stamp, which is "now" (no /clock
-        # needed). Timer mode (hardware): readings must be younger than max_sensor_age.
-        now = stamp if self.tick == "lockstep" else self._now()
         extras = {}
         for topic in self.io.extra_topics:
             if topic not in self._latest:
@@ -316,7 +316,6 @@ class PolicyNode(Node):
             if self.tick == "timer":
                 messages.check_fresh(topic, t, now, self.max_age)
             extras[topic] = msg
-        messages.check_fresh("joint_states", stamp, now, self.max_age)
         pos, vel = messages.read_joint_state(js, self.io.joint_names)
         parsed = {
             kind: _parse_extra(kind, extras[topic]) for topic, kind in self.io.extra_topics.items()

@@ -139,7 +139,7 @@ class Outbox:
         self.learner_backlog = 0.0  # a learner not heard from paces nothing
         if self._send_from <= self._durable + 1:
             return
-        self._learner, self._received, self.learner_backlog = None, self._durable, 0.0
+        self._learner, self._received = None, self._durable
         self._rewind(self._durable, now)
         self._last_heard = now  # once per silence_after at most
 

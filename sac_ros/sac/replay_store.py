@@ -62,7 +62,8 @@ def save_buffer(buf: ReplayBuffer, directory: Path) -> int:
     else:
         start, links, chunks = live_start, [], []
 
-    _remove_unlisted(directory)  # what a failed or killed save left (a full disk needs it)
+    # What a failed or killed save left (a full disk needs the room).
+    _remove_unlisted(directory, _listed(directory, manifest))
     seq = _next_sequence(directory)
     runs = _contiguous_runs(start, written, capacity)
     if not runs and links:  # links but no new slot: still needs a chunk to carry them
@@ -95,24 +96,29 @@ def save_buffer(buf: ReplayBuffer, directory: Path) -> int:
     except BaseException:
         # Not saved: the chunks of this attempt go (unless the manifest got written after
         # all and lists them), so a full disk is not filled further by each retry.
-        _remove_unlisted(directory)
+        _remove_unlisted(directory, _listed(directory, _try_manifest(directory)))
         raise
     _remove_unlisted(directory, {c["file"] for c in chunks})
     buf._saved_dir, buf._saved_upto, buf._relinked = resolved, written, []
     return sum(end - begin for begin, end in runs)
 
 
-def _remove_unlisted(directory: Path, keep: set[str] | None = None) -> None:
-    """Delete the chunk files not in ``keep`` (default: those the manifest on disk does
-    not list; none when it is unreadable, to be safe), and temporary files."""
+def _listed(directory: Path, manifest: dict[str, Any] | None) -> set[str] | None:
+    """The chunk files ``manifest`` (the one in ``directory``, as read) lists: none where
+    there is no manifest, None (unknown) where there is one that cannot be read."""
+    if manifest is None:
+        return None if (directory / MANIFEST).exists() else set()
+    chunks = manifest.get("chunks")
+    if not isinstance(chunks, list):
+        return None
+    return {str(c.get("file")) for c in chunks if isinstance(c, dict)}
+
+
+def _remove_unlisted(directory: Path, keep: set[str] | None) -> None:
+    """Delete the chunk files not in ``keep``, and temporary files; nothing where what to
+    keep is unknown (None), to be safe."""
     if keep is None:
-        if (directory / MANIFEST).exists():
-            manifest = _try_manifest(directory)
-            if manifest is None or not isinstance(manifest.get("chunks"), list):
-                return
-            keep = {str(c.get("file")) for c in manifest["chunks"] if isinstance(c, dict)}
-        else:
-            keep = set()
+        return
     for path in directory.iterdir():
         if (_CHUNK_RE.match(path.name) and path.name not in keep) or _TMP_RE.match(path.name):
             path.unlink(missing_ok=True)
