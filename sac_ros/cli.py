@@ -249,7 +249,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         run_dir = _fresh_run_dir(f"{args.robot}_{args.obs}", args.usage_error)
     try:
-        lock = _lock_run_dir(run_dir)  # noqa: F841 (released when the process ends)
+        lock = _lock_run_dir(run_dir)  # released when this process and its nodes end
     except OSError as err:  # a read-only path, or an existing directory not ours to write
         args.usage_error(_cannot_write(run_dir, err))
     learner_start = _learner_counts(run_dir) if args.resume else {}
@@ -280,7 +280,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     (run_dir / "graph.txt").write_text(describe(nodes) + "\n")
 
     record.open_tensorboard()
-    graph = GraphProcesses(nodes, log_dir=run_dir / "logs")
+    # Every node keeps the lock open: after a kill -9 of this command its nodes stop on
+    # their own and save once more, and no other session may write the run until they
+    # have.
+    graph = GraphProcesses(nodes, log_dir=run_dir / "logs", inherit_fds=(lock.fileno(),))
     print(f"sac-ros: {args.robot} ({args.obs}) in {args.sim}, {len(nodes)} processes, "
           f"run directory {run_dir}"
           + (f", resumed at {record.env_steps} steps" if args.resume else ""))  # fmt: skip

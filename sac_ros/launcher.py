@@ -64,8 +64,13 @@ class GraphProcesses:
         nodes: list[NodeSpec],
         log_dir: str | Path | None = None,
         env: dict[str, str] | None = None,
+        inherit_fds: tuple[int, ...] = (),
     ) -> None:
+        """``inherit_fds``: open files every node process keeps (the run directory's lock,
+        so that it stays held until the last node has exited, even when this supervisor
+        is killed and its nodes still save)."""
         self.nodes = nodes
+        self.inherit_fds = inherit_fds
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.env = graph_environment(env)
         self.running: list[Running] = []
@@ -92,6 +97,7 @@ class GraphProcesses:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops the graph
+            pass_fds=self.inherit_fds,
             preexec_fn=functools.partial(_prepare_child, spec.nice),
         )
         running = Running(spec, proc, log_path)

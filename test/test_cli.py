@@ -15,7 +15,7 @@ import cv2
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from sac_ros.cli import main
+from sac_ros.cli import _locked_by_another, main
 from sac_ros.runtime.run_record import RunRecord
 from sac_ros.sim.dclaw_env import DClawValveEnv
 from sac_ros.tasks import dclaw_valve
@@ -496,18 +496,43 @@ def test_resume_after_kill_9_counts_the_steps_the_checkpoint_holds(tmp_path):
             assert time.monotonic() < deadline, "no checkpoint with steps, or no metrics.csv"
             time.sleep(0.5)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        # The command alone: its nodes run in sessions of their own and outlive it.
+        os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=30)
     assert not (run / "summary.json").exists()
     # The episode records are kept as the run goes (every 10 s), not only at its end.
     episodes = len(RunRecord.resume(run).episodes)
     assert episodes >= 1
-    time.sleep(3)  # the nodes stop on their own (parent death) and save once more
+    # The nodes stop on their own (parent death) and the learner saves once more: until
+    # the last of them has exited the run is still locked, so no new session can write
+    # the checkpoint beside it.
+    assert _locked_by_another(run) and _processes_naming(run)
+    refused = sac_ros("train", "dclaw", "--steps", "100000", "--run-dir", str(run), "--resume")
+    assert refused.returncode == 2 and "another sac-ros session" in refused.stderr
+    deadline = time.monotonic() + 60
+    while _locked_by_another(run):
+        assert time.monotonic() < deadline, f"still locked: {_processes_naming(run)}"
+        time.sleep(0.2)
+    assert not _processes_naming(run)
     before = _learner_steps(run)
     summary = train(run, before + 150, "--resume")
     assert summary["env_steps"] >= before + 150
     assert summary["env_steps"] < before + 150 + 2 * dclaw_valve.EPISODE_STEPS
     assert summary["episodes"] >= episodes + 1
+
+
+def _processes_naming(path: Path) -> list[str]:
+    """Command lines of the live processes that name ``path`` (the learner and policy
+    nodes of a run do)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        if str(path) in cmd and entry.name.isdigit() and int(entry.name) != os.getpid():
+            found.append(cmd)
+    return found
 
 
 def _learner_steps(run: Path) -> int:
