@@ -569,6 +569,14 @@ def _check_graph(args: argparse.Namespace, **kwargs: Any) -> list[NodeSpec]:
         raise  # usage_error exits
 
 
+# Node parameters the train command decides, with the option that sets each.
+TRAIN_OWNS = {
+    ("learner", "run_dir"): "--run-dir",
+    ("learner", "resume"): "--resume",
+    ("policy", "stats_file"): "--run-dir (the policy node's statistics go there)",
+}
+
+
 def _check_train(args: argparse.Namespace) -> None:
     """Everything train can check before it creates or locks the run directory."""
     if args.sim == "gazebo":
@@ -586,6 +594,13 @@ def _check_train(args: argparse.Namespace) -> None:
         extra = _overrides(args.set)
     except SystemExit as err:
         args.usage_error(str(err))
+    for node, param in TRAIN_OWNS:
+        if param in extra.get(node, {}):
+            args.usage_error(
+                f"--set {node}.{param}: sac-ros train sets it itself (its run directory "
+                "checks and lock, --resume and the summary depend on it); use "
+                + TRAIN_OWNS[node, param]
+            )
     nodes = _check_graph(args, params_file=args.params_file, extra=extra)
     unknown = sorted(set(extra) - {n.name for n in nodes})
     if unknown:

@@ -98,6 +98,10 @@ def test_graph_refusals_are_usage_errors_before_the_run_dir_is_made(tmp_path, ca
         (("train", "dclaw", "--set", "polcy.smoothing=0.5"), "names no node of this graph"),
         (("train", "dclaw", "--set", "policy"), "NODE.PARAM=VALUE"),
         (("train", "dclaw", "--seed", "-1"), "--seed must be in"),
+        # What the command decides itself: another run_dir would escape its lock.
+        (("train", "dclaw", "--set", f"learner.run_dir={tmp_path / 'x'}"), "use --run-dir"),
+        (("train", "dclaw", "--set", "learner.resume=true"), "use --resume"),
+        (("train", "dclaw", "--set", "policy.stats_file=/tmp/s.json"), "use --run-dir"),
     ]:
         extra = ("--run-dir", str(run)) if args[0] == "train" else ()
         assert message in refusal(capsys, *args, *extra), args
