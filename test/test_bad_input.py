@@ -128,7 +128,7 @@ def test_hostile_input_is_rejected_and_targets_stay_safe(tmp_path, tick):
             lambda: world.publish_step(q=np.full(9, np.inf)),
             lambda: world.publish_step(names=list(dclaw.JOINT_NAMES[:8]), q=np.zeros(8)),
             lambda: world.publish_step(image=np.zeros((64, 64, 3), np.uint8)),
-            lambda: world.publish_step(encoding="bgr8"),
+            lambda: world.publish_step(encoding="mono8"),
             lambda: world.publish_step(age=5.0),  # readings older than max_sensor_age
             lambda: world.send_policy(good[: len(good) // 2]),  # truncated weights
             lambda: world.send_policy(b"\x00" * 5),  # malformed weights

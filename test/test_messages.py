@@ -39,7 +39,7 @@ def test_image_roundtrip_and_rejections():
     np.testing.assert_array_equal(messages.read_image(messages.image(px)), px)
     with pytest.raises(ValueError, match="encoding"):
         bad = messages.image(px)
-        bad.encoding = "bgr8"
+        bad.encoding = "mono8"  # a colour policy must not see gray
         messages.read_image(bad)
     with pytest.raises(ValueError, match="64x64"):
         messages.read_image(messages.image(np.zeros((64, 64, 3), np.uint8)))
@@ -62,6 +62,29 @@ def test_image_with_padded_rows():
     msg.data = padded.tobytes()[:-4]  # the last row without its padding: still short
     with pytest.raises(ValueError, match="bytes"):
         messages.read_image(msg)
+
+
+@pytest.mark.parametrize("encoding", ["bgr8", "rgba8", "bgra8", "rgb16", "bgra16"])
+@pytest.mark.parametrize("bigendian", [0, 1])
+def test_image_in_other_colour_encodings(encoding, bigendian):
+    """What a standard camera driver and an image_proc resize publish (bgr8, with alpha,
+    16 bits in either byte order, rows padded) reads as the same rgb8 pixels."""
+    px = np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    rgb = px[:, :, ::-1] if encoding.startswith("bgr") else px
+    channels = np.concatenate([rgb, np.full((32, 32, 1), 255, np.uint8)], axis=2) if (
+        "a" in encoding[3:4]) else rgb  # fmt: skip
+    if encoding.endswith("16"):  # the full 16-bit range: 8-bit v is v * 257, plus noise
+        noise = np.random.default_rng(3).integers(-128, 128, channels.shape)
+        wide = np.clip(channels.astype(np.int64) * 257 + noise, 0, 65535).astype(np.uint16)
+        raw = wide.astype(">u2" if bigendian else "<u2").tobytes()
+    else:
+        raw = channels.tobytes()
+    row = len(raw) // 32
+    padded = np.zeros((32, row + 6), np.uint8)
+    padded[:, :row] = np.frombuffer(raw, np.uint8).reshape(32, row)
+    msg = Image(height=32, width=32, encoding=encoding, is_bigendian=bigendian,
+                step=row + 6, data=padded.tobytes())  # fmt: skip
+    np.testing.assert_array_equal(messages.read_image(msg), px)
 
 
 def test_arrays_and_rewards():

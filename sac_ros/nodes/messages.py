@@ -92,21 +92,44 @@ def joint_state(
     return msg
 
 
+# Colour encodings a 32x32 image may come in (a standard camera driver and an image_proc
+# resize give bgr8 or rgba8 as often as rgb8): channel order, bytes per channel.
+# Grayscale is refused: a policy that learnt from colour would see another world.
+IMAGE_ENCODINGS = {
+    "rgb8": ((0, 1, 2), 1), "bgr8": ((2, 1, 0), 1),
+    "rgba8": ((0, 1, 2, None), 1), "bgra8": ((2, 1, 0, None), 1),
+    "rgb16": ((0, 1, 2), 2), "bgr16": ((2, 1, 0), 2),
+    "rgba16": ((0, 1, 2, None), 2), "bgra16": ((2, 1, 0, None), 2),
+}  # fmt: skip
+
+
 def read_image(msg: Image, shape: tuple[int, int, int] = (32, 32, 3)) -> np.ndarray:
-    """An rgb8 image of exactly ``shape`` as a uint8 array (copy). Rows may be padded
-    (``step`` > width * 3, as sensor_msgs/Image allows); the padding is dropped."""
+    """An image of exactly ``shape`` as an rgb8 uint8 array (copy), from any encoding of
+    IMAGE_ENCODINGS: channels reordered, alpha dropped, 16-bit values rounded to 8 bits
+    (either byte order). Rows may be padded (``step`` > width * pixel size, as
+    sensor_msgs/Image allows); the padding is dropped."""
     h, w, c = shape
-    if msg.encoding != "rgb8":
-        raise ValueError(f"image encoding is {msg.encoding!r}, expected 'rgb8'")
+    if msg.encoding not in IMAGE_ENCODINGS:
+        raise ValueError(
+            f"image encoding is {msg.encoding!r}, expected one of {', '.join(IMAGE_ENCODINGS)}"
+        )
+    order, depth = IMAGE_ENCODINGS[msg.encoding]
     if (msg.height, msg.width) != (h, w):
         raise ValueError(f"image is {msg.width}x{msg.height}, expected {w}x{h}")
+    row = w * len(order) * depth
     step = int(msg.step)
-    if step < w * c:
-        raise ValueError(f"image row step is {step}, expected at least {w * c}")
+    if step < row:
+        raise ValueError(f"image row step is {step}, expected at least {row}")
     data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
     if data.size != h * step:
         raise ValueError(f"image has {data.size} bytes, expected {h * step} ({h} rows of {step})")
-    return data.reshape(h, step)[:, : w * c].reshape(shape).copy()
+    rows = data.reshape(h, step)[:, :row]
+    if depth == 2:
+        wide = np.dtype(">u2" if msg.is_bigendian else "<u2")
+        values = np.ascontiguousarray(rows).view(wide).astype(np.uint32)
+        rows = ((values + 128) // 257).astype(np.uint8)  # 65535 -> 255, rounded
+    pixels = rows.reshape(h, w, len(order))
+    return pixels[:, :, [order.index(i) for i in range(c)]].copy()
 
 
 def image(pixels: np.ndarray, frame_id: str = dclaw.CAMERA_FRAME) -> Image:
