@@ -19,6 +19,7 @@ from rclpy.task import Future
 from std_srvs.srv import Trigger
 
 from sac_ros.nodes import messages
+from sac_ros.nodes.common import ERROR
 from sac_ros.nodes.policy_node import PolicyNode
 from sac_ros.robots import dclaw
 from sac_ros.runtime.policy_runner import Phase
@@ -149,6 +150,60 @@ def test_a_reset_asked_before_its_server_exists_is_asked_again_when_it_comes(nod
     finally:
         executor.shutdown()
         server.destroy_node()
+
+
+def test_a_reset_never_answered_is_reported_and_asked_again(node):
+    """A reset server that took the request and never answers (a reply lost, a stuck
+    reset): the robot stays held, so that is an ERROR on /diagnostics, and after
+    reset_patience the reset is asked again; the second answer ends the reset."""
+    import threading
+
+    from rclpy.callback_groups import ReentrantCallbackGroup
+    from rclpy.executors import MultiThreadedExecutor
+
+    release = threading.Event()
+    calls: list[float] = []
+
+    def on_reset(_req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            release.wait(30)  # the first request: no answer while the test runs
+        res.success, res.message = True, "valve at its start"
+        return res
+
+    server = rclpy.create_node("stuck_reward_stand_in")
+    server.create_service(Trigger, "/sac/reset", on_reset,
+                          callback_group=ReentrantCallbackGroup())  # fmt: skip
+    server_executor = MultiThreadedExecutor(4)
+    server_executor.add_node(server)
+    thread = threading.Thread(target=server_executor.spin, daemon=True)
+    thread.start()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    node.reset_patience = 1.5
+    node.runner.phase = Phase.RESETTING
+    try:
+        deadline = time.monotonic() + 10
+        while not node.reset_client.service_is_ready():
+            assert time.monotonic() < deadline
+            executor.spin_once(timeout_sec=0.05)
+        node._request_reset()
+        deadline = time.monotonic() + 15
+        reported = []
+        while node.runner.phase is Phase.RESETTING:
+            assert time.monotonic() < deadline, f"the reset was not asked again: {calls}"
+            executor.spin_once(timeout_sec=0.05)
+            if "reset" in node.diag._problems:
+                reported.append(node.diag._problems["reset"][:2])
+        assert reported and reported[0][0] == ERROR and "has not answered" in reported[0][1]
+        assert len(calls) == 2 and calls[1] - calls[0] >= 1.5
+        assert "reset" not in node.diag._problems  # answered: the problem is cleared
+    finally:
+        release.set()
+        server_executor.shutdown()
+        thread.join(timeout=5)
+        server.destroy_node()
+        executor.shutdown()
 
 
 def test_transitions_let_go_before_a_checkpoint_held_them_are_reported(node):

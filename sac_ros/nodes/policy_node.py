@@ -109,6 +109,12 @@ class PolicyNode(Node):
             self, "drain_timeout", 10.0, "On shutdown, wait this long for the learner (s)",
             lo=0.0, hi=600.0,
         )
+        self.reset_patience = declare(
+            self, "reset_patience", 120.0 if robot == "dclaw" else 900.0,
+            "A sac/reset not answered after this long (s) is reported and asked again "
+            "(longer than the reward node's reset_timeout: a person may be resetting)",
+            lo=1.0, hi=7200.0,
+        )  # fmt: skip
         self.period = 1.0 / rate
         if self.tick not in ("lockstep", "timer"):
             raise ValueError(f"tick must be lockstep or timer, got {self.tick!r}")
@@ -153,6 +159,7 @@ class PolicyNode(Node):
         self._reward_missing_since: float | None = None
         self._reset_future = None
         self._reset_lost = False  # the sac/reset request went out with no server to hear it
+        self._reset_asked_at = 0.0  # monotonic time of the last sac/reset request
         self._reset_retry = False  # a failed reset, asked again by _check_reset
         self._losses_seen = (0, 0)  # outbox (dropped, evicted_unconfirmed) last reported
         self._closing = False
@@ -464,12 +471,15 @@ class PolicyNode(Node):
         # A request sent while no server is there is lost (DDS keeps no request for a
         # service that appears later): _check_reset sends it again once one is.
         self._reset_lost = not self.reset_client.service_is_ready()
+        self._reset_asked_at = time.monotonic()
         self._reset_future = self.reset_client.call_async(Trigger.Request())
         self._reset_future.add_done_callback(self._on_reset_done)
 
     def _check_reset(self) -> None:
         """A reset under way whose server was away (not started yet, or restarted while
-        it ran) is asked again once the server is back."""
+        it ran) is asked again once the server is back; one unanswered for
+        ``reset_patience`` (its reply lost, or the server stuck) is reported and asked
+        again: the robot is held meanwhile, and the operator must know why."""
         if self._closing:
             return
         if self._reset_retry:
@@ -485,6 +495,14 @@ class PolicyNode(Node):
             return
         if self._reset_lost:
             self.get_logger().warning("sac/reset is back: asking for the reset again")
+            self.reset_client.remove_pending_request(future)
+            self._call_reset()
+            return
+        waited = time.monotonic() - self._reset_asked_at
+        if waited > self.reset_patience:
+            text = f"sac/reset has not answered in {waited:.0f} s: asking again"
+            self.diag.problem("reset", ERROR, text, hold=self.reset_patience)
+            self.get_logger().error(text)
             self.reset_client.remove_pending_request(future)
             self._call_reset()
 
@@ -504,6 +522,7 @@ class PolicyNode(Node):
         if self._reset_since is not None:
             self.reset_durations.append(time.monotonic() - self._reset_since)
             self._reset_since = None
+        self.diag.clear("reset")
         self.runner.reset_done()
 
     # --- transitions ----------------------------------------------------------------
