@@ -96,3 +96,56 @@ def test_a_lost_command_is_sent_again_once(tmp_path: Path) -> None:
     assert policy.commands_resent == 1
     del sent[5]  # the lost one
     assert sent[: len(applied)] == pytest.approx(applied), (sent, applied)
+
+
+def test_a_policy_that_pauses_through_republishes_still_acts_on_each_instant_once(
+    tmp_path: Path,
+) -> None:
+    """The policy's process is busy (a weight swap, a collection, a loaded core) while the
+    simulator republishes the instant it is about to act on, more than once. It acts on
+    the first copy, then finds the queued copies and resends: the simulator, which has
+    stepped from that instant already, drops the resend (it names its instant). Before,
+    it stepped twice for one action, and every later command acted one step late."""
+    from sac_ros.nodes import messages
+
+    extra = {"mujoco_sim": {"stall_timeout": 0.1}}
+    specs = build_graph(
+        "dclaw", "mujoco", learner=False, run_dir=str(tmp_path / "run"), extra=extra
+    )
+    with in_process(specs, tmp_path) as (_probe, nodes):
+        by_name = {s.name: n for s, n in zip(specs, nodes, strict=True)}
+        sim, policy = by_name["mujoco_sim"], by_name["policy"]
+        (sub,) = [s for s in sim.subscriptions if s.topic_name.endswith("commands")
+                  and "valve" not in s.topic_name]  # fmt: skip
+        on_command = sub.callback
+        stepped: list[tuple[int, int | None]] = []  # per step: its instant, the command's
+
+        def command(msg: Float64MultiArray) -> None:
+            before, steps = int(round(sim.sim.time * 1e9)), sim.steps
+            on_command(msg)
+            if sim.steps > steps:
+                stepped.append((before, messages.command_instant(msg)))
+
+        sub.callback = command
+        others, alone = SingleThreadedExecutor(), SingleThreadedExecutor()
+        for spec, n in zip(specs, nodes, strict=True):
+            (alone if spec.name == "policy" else others).add_node(n)
+        deadline = time.monotonic() + 30.0
+        paused = False
+        while sim.steps < 30 and time.monotonic() < deadline:
+            if sim.steps == 8 and not paused:
+                paused = True
+                end = time.monotonic() + 0.8  # the policy does not run; the sim does
+                while time.monotonic() < end:
+                    others.spin_once(timeout_sec=0.01)
+            others.spin_once(timeout_sec=0.005)
+            alone.spin_once(timeout_sec=0.005)
+        for _ in range(40):
+            others.spin_once(timeout_sec=0.005)
+            alone.spin_once(timeout_sec=0.005)
+        others.shutdown()
+        alone.shutdown()
+        assert sim.steps >= 30
+        # Every step applied the command computed from the reading of its own instant.
+        assert all(at == instant for at, instant in stepped), stepped
+        assert policy.commands_resent >= 1 and getattr(sim, "commands_stale", 0) >= 1

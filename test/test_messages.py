@@ -169,3 +169,13 @@ def test_diagnostics_take_problems_from_other_threads():
     finally:
         node.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def test_a_lockstep_command_names_its_instant():
+    msg = messages.command(np.arange(9.0), 12_300_000_001)
+    assert messages.command_instant(msg) == 12_300_000_001
+    np.testing.assert_array_equal(messages.read_array(msg, 9), np.arange(9.0))
+    assert messages.command_instant(messages.command(np.zeros(9))) is None  # no instant
+    assert messages.command_instant(messages.float_array(np.zeros(9))) is None
+    msg.layout.dim[0].label = "instant_ns=soon"  # not a number: names no instant
+    assert messages.command_instant(msg) is None

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from geometry_msgs.msg import PoseStamped, Vector3Stamped
 from sensor_msgs.msg import Image, Imu, JointState
-from std_msgs.msg import Float64MultiArray, UInt8MultiArray
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension, UInt8MultiArray
 
 from sac_ros.nodes.common import stamp_seconds
 from sac_ros.robots import dclaw
@@ -158,6 +158,36 @@ def read_array(msg: Float64MultiArray, size: int, what: str = "command") -> np.n
 
 def float_array(values: np.ndarray) -> Float64MultiArray:
     return Float64MultiArray(data=np.asarray(values, dtype=np.float64).tolist())
+
+
+# Lockstep: a joint command names the instant (the readings' stamp, ns) it answers, in
+# its one layout dimension's label; forward command controllers read only the data.
+INSTANT_LABEL = "instant_ns="
+
+
+def command(values: np.ndarray, instant_ns: int | None = None) -> Float64MultiArray:
+    msg = float_array(values)
+    if instant_ns is not None:
+        size = len(msg.data)
+        msg.layout.dim = [
+            MultiArrayDimension(label=f"{INSTANT_LABEL}{int(instant_ns)}", size=size, stride=size)
+        ]
+    return msg
+
+
+def command_instant(msg: Float64MultiArray) -> int | None:
+    """The instant (ns) a command answers, where it names one (see ``command``)."""
+    for dim in msg.layout.dim:
+        if dim.label.startswith(INSTANT_LABEL):
+            try:
+                return int(dim.label[len(INSTANT_LABEL) :])
+            except ValueError:
+                return None
+    return None
+
+
+def stamp_ns(stamp: object) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)  # type: ignore[attr-defined]
 
 
 def read_bytes(msg: UInt8MultiArray) -> bytes:

@@ -10,7 +10,9 @@ Minitaur: ``sim/place_upright`` (std_srvs/Trigger) puts the robot back on its fe
 as the person in the loop would on hardware.
 
 Modes: ``lockstep`` steps one control period when the command for the current step
-arrives (then publishes the new readings, stamped with simulation time, and /clock);
+arrives (then publishes the new readings, stamped with simulation time, and /clock); a
+command naming another instant (``messages.command``: a resend for an instant already
+stepped from) is dropped and counted (``commands_stale``);
 if no command comes for ``stall_timeout`` seconds (live parameter) it publishes the
 readings again, so a message lost on the best-effort sensor QoS cannot stall the loop.
 ``realtime`` steps on a wall-clock timer with the latest command. ``control_rate_hz``
@@ -84,6 +86,7 @@ class MujocoSimNode(Node):
         self.names = self.sim.joint_names
         self.commands_received = 0
         self.commands_rejected = 0
+        self.commands_stale = 0  # lockstep: answers to an instant already stepped from
         self.steps = 0
         self._pending: np.ndarray | None = None
         self._valve_torque = False
@@ -118,6 +121,7 @@ class MujocoSimNode(Node):
                 "steps": self.steps,
                 "commands_received": self.commands_received,
                 "commands_rejected": self.commands_rejected,
+                "commands_stale": self.commands_stale,
                 "command_interface": self.interface,
                 "stall_timeout": self.stall_timeout,
             }
@@ -150,6 +154,12 @@ class MujocoSimNode(Node):
             return
         self.commands_received += 1
         if self.mode == "lockstep":
+            instant = messages.command_instant(msg)
+            if instant is not None and instant != self._instant_ns():
+                # A resend of a command already stepped on (it crossed a republish of its
+                # instant): stepping again would apply every later action a step late.
+                self.commands_stale += 1
+                return
             self._apply(targets)
             self._step_and_publish()
         else:
@@ -202,8 +212,12 @@ class MujocoSimNode(Node):
         if time.monotonic() - self._last_publish > self.stall_timeout:
             self.publish_readings()
 
+    def _instant_ns(self) -> int:
+        """The simulation's time as the readings are stamped with it (ns)."""
+        return int(round(self.sim.time * 1e9))
+
     def publish_readings(self) -> None:
-        stamp = Time(nanoseconds=int(round(self.sim.time * 1e9))).to_msg()
+        stamp = Time(nanoseconds=self._instant_ns()).to_msg()
         if self.pub_clock.get_subscription_count():  # use_sim_time nodes (readings carry it too)
             self.pub_clock.publish(Clock(clock=stamp))
         js = self._joint_msg  # reused: names set once, values and stamp each step

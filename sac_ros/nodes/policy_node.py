@@ -440,7 +440,12 @@ class PolicyNode(Node):
 
     def _publish(self, targets: np.ndarray | None) -> None:
         if targets is not None:
-            self._last_command = messages.float_array(targets)
+            # Lockstep: the command names the instant it answers (the newest reading's), so
+            # a simulator that has stepped from that instant already drops a resend.
+            instant = None
+            if self.tick == "lockstep" and "joint_states" in self._latest:
+                instant = messages.stamp_ns(self._latest["joint_states"][1].header.stamp)
+            self._last_command = messages.command(targets, instant)
             self._send(self._last_command)
 
     def _send(self, command: Float64MultiArray) -> None:
