@@ -29,6 +29,7 @@ commands come from ``forward_position_controller/commands``.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -83,6 +84,8 @@ class MujocoSimNode(Node):
             robot, seed=seed, camera=camera, command_interface=self.interface,
             control_rate_hz=rate if rate > 0 else None,
         )  # fmt: skip
+        if rate > 0:
+            _check_rate(rate, self.sim.dt, self.sim.sim.model.opt.timestep)
         self.names = self.sim.joint_names
         self.commands_received = 0
         self.commands_rejected = 0
@@ -124,6 +127,7 @@ class MujocoSimNode(Node):
                 "commands_stale": self.commands_stale,
                 "command_interface": self.interface,
                 "stall_timeout": self.stall_timeout,
+                "control_rate_hz": f"{1.0 / self.sim.dt:.4g}",
             }
         )
         self._stall_timer = None
@@ -257,6 +261,20 @@ class MujocoSimNode(Node):
         # Joint states last: the policy node treats them as "this step's readings are in".
         self.pub_joints.publish(js)
         self._last_publish = time.monotonic()
+
+
+def _check_rate(asked: float, period: float, timestep: float) -> None:
+    """A control rate the physics cannot keep (a period is a whole number of physics
+    steps) is refused rather than rounded unsaid: a policy tuned at one rate acts
+    differently at another."""
+    if abs(1.0 / period - asked) > 0.01 * asked:
+        steps = 1.0 / asked / timestep
+        near = sorted({1.0 / (max(1, k) * timestep) for k in (math.floor(steps), math.ceil(steps))})
+        raise ValueError(
+            f"control_rate_hz {asked:g} is not a whole number of {timestep * 1e3:g} ms physics "
+            f"steps; the nearest rates the simulation keeps: "
+            + ", ".join(f"{r:.4g}" for r in near)
+        )
 
 
 def main(args: list[str] | None = None) -> None:
