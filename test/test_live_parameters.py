@@ -205,8 +205,8 @@ def test_raising_max_learner_backlog_releases_a_lockstep_step_that_waits(graph):
         ("policy_node", "tick", "fast", "tick must be lockstep or timer"),
         ("mujoco_sim_node", "mode", "turbo", "mode must be lockstep or realtime"),
         # 2.5 ms physics steps: 700 Hz would have run at 400 Hz, unsaid.
-        ("mujoco_sim_node", "control_rate_hz", "700.0", "nearest rates the simulation keeps: 400"),
-        ("mujoco_sim_node", "control_rate_hz", "30.0", "nearest rates the simulation keeps: 28.57, 30.77"),
+        ("mujoco_sim_node", "control_rate_hz", "700.0", "the simulation keeps: 400"),
+        ("mujoco_sim_node", "control_rate_hz", "30.0", "the simulation keeps: 28.57, 30.77"),
     ],
 )
 def test_a_misspelt_mode_is_refused_at_start(module, parameter, value, refusal):
