@@ -12,6 +12,8 @@ than the reading it was computed from.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,22 +41,30 @@ class _Recorder:
         return getattr(self._real, name)
 
 
-def _run(tmp_path: Path, lose_fifth: bool) -> tuple[Any, list[float], list[float]]:
-    """Run the graph for 30 steps; the fifth command races a stall republish, or is lost.
-    Returns the policy node, the stamps its commands were computed from, and the times
-    the simulation stepped from."""
+@contextmanager
+def _graph(tmp_path: Path) -> Iterator[tuple[list[Any], list[Any], Any, Any, Any]]:
+    """The D'Claw lockstep graph (stall_timeout 0.1 s) in this process: its specs and
+    nodes, the sim, the policy, and the sim's subscription to the joint commands."""
     extra = {"mujoco_sim": {"stall_timeout": 0.1}}
     specs = build_graph(
         "dclaw", "mujoco", learner=False, run_dir=str(tmp_path / "run"), extra=extra
     )
     with in_process(specs, tmp_path) as (_probe, nodes):
         by_name = {s.name: n for s, n in zip(specs, nodes, strict=True)}
-        sim, policy = by_name["mujoco_sim"], by_name["policy"]
+        sim = by_name["mujoco_sim"]
+        (sub,) = [s for s in sim.subscriptions if s.topic_name.endswith("commands")
+                  and "valve" not in s.topic_name]  # fmt: skip
+        yield specs, nodes, sim, by_name["policy"], sub
+
+
+def _run(tmp_path: Path, lose_fifth: bool) -> tuple[Any, list[float], list[float]]:
+    """Run the graph for 30 steps; the fifth command races a stall republish, or is lost.
+    Returns the policy node, the stamps its commands were computed from, and the times
+    the simulation stepped from."""
+    with _graph(tmp_path) as (_specs, nodes, sim, policy, sub):
         sent: list[float] = []  # per command the policy sent: the stamp it was computed from
         applied: list[float] = []  # per command the sim stepped on: the time it stepped from
         policy.pub_cmd = _Recorder(policy.pub_cmd, policy, sent)
-        (sub,) = [s for s in sim.subscriptions if s.topic_name.endswith("commands")
-                  and "valve" not in s.topic_name]  # fmt: skip
         on_command = sub.callback
 
         lost: list[Float64MultiArray] = []
@@ -108,15 +118,7 @@ def test_a_policy_that_pauses_through_republishes_still_acts_on_each_instant_onc
     it stepped twice for one action, and every later command acted one step late."""
     from sac_ros.nodes import messages
 
-    extra = {"mujoco_sim": {"stall_timeout": 0.1}}
-    specs = build_graph(
-        "dclaw", "mujoco", learner=False, run_dir=str(tmp_path / "run"), extra=extra
-    )
-    with in_process(specs, tmp_path) as (_probe, nodes):
-        by_name = {s.name: n for s, n in zip(specs, nodes, strict=True)}
-        sim, policy = by_name["mujoco_sim"], by_name["policy"]
-        (sub,) = [s for s in sim.subscriptions if s.topic_name.endswith("commands")
-                  and "valve" not in s.topic_name]  # fmt: skip
+    with _graph(tmp_path) as (specs, nodes, sim, policy, sub):
         on_command = sub.callback
         stepped: list[tuple[int, int | None]] = []  # per step: its instant, the command's
 
