@@ -533,3 +533,42 @@ def test_bad_configuration():
     offsets[2] = 2.0
     with pytest.raises(ValueError, match="FFJ12.*outside 0..4095"):
         DClawDriverConfig(joint_offsets=tuple(offsets))
+
+
+def test_a_torque_off_a_motor_missed_does_not_follow_a_later_torque_on():
+    """A motor that missed a torque off stays 'pending' so the driver keeps asking; once a
+    later torque on is acknowledged that request is stale. Sent anyway, it switched the
+    motor off behind the driver's back (a finger went limp, then a misleading safe stop
+    'torque is off though it was on'; the valve quietly ignored its reset goals)."""
+    pose = [0.0, -0.8, 0.9] * 3
+
+    def cycles(core: DClawDriverCore, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            core.command(pose)
+            core.cycle()
+            time.sleep(0.02)
+
+    with DynamixelEmulator(initial_positions=START) as emu:
+        core = DClawDriverCore(config(emu.port_name))
+        core.connect()
+        core.enable()
+        cycles(core, 0.2)
+        emu.set_silent(21, True)
+        with pytest.raises(BusError):
+            core.disable()
+        emu.set_silent(21, False)
+        assert 21 in core.torque_off_pending
+        core.enable()
+        cycles(core, 0.5)
+        assert core.mode is Mode.RUNNING, core.fault
+        assert emu.register(21, "torque_enable") == 1 and not core.torque_off_pending
+        emu.set_silent(VALVE, True)
+        with pytest.raises(BusError):
+            core.set_valve_torque(False)
+        emu.set_silent(VALVE, False)
+        core.set_valve_torque(True)
+        cycles(core, 0.2)
+        assert emu.register(VALVE, "torque_enable") == 1
+        assert core.command_valve(1.0)
+        core.close()

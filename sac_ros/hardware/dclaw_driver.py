@@ -294,6 +294,8 @@ class DClawDriverCore:
                     state.position, state.position, self.config.control_period_s
                 )
                 self.bus.torque(self._joint_ids, True)
+                # Acknowledged on: a torque off they missed earlier must not follow later.
+                self._torque_off_pending -= set(self._joint_ids)
                 self.bus.write_goals(self._joint_ids, hold)
             except BaseException:
                 self._torque_off(self._joint_ids)  # no motor left half enabled
@@ -623,6 +625,7 @@ class DClawDriverCore:
             except BusError:
                 self._torque_off((valve,))
                 raise
+            self._torque_off_pending.discard(valve)  # acknowledged on: no late torque off
             self._valve_on = True
 
     def command_valve(self, angle: float) -> bool:
