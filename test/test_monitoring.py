@@ -260,3 +260,37 @@ def test_topic_parameters_come_from_the_params_files_the_node_gets(tmp_path):
     assert (PUBLISHES, "/minitaur_1/hw/cmd", "std_msgs/msg/Float64MultiArray") in listed
     assert (CALLS, "/hw/power", "std_srvs/srv/SetBool") in listed
     assert (SUBSCRIBES, "/minitaur_1/imu", "sensor_msgs/msg/Imu") in listed
+
+
+def test_a_problem_found_while_gathering_the_values_is_in_that_same_status():
+    """A node reports some problems from its values callback (the learner: training
+    stopped, a checkpoint failed): the status published then must already say so, not
+    the one after."""
+    import rclpy
+
+    from sac_ros.nodes.common import ERROR, Diagnostics
+
+    rclpy.init()
+    node = rclpy.create_node("diag_order")
+    try:
+        diag = Diagnostics(node, "learner")
+
+        def values() -> dict[str, int]:
+            diag.problem("training", ERROR, "training stopped at update 5")
+            return {"updates": 5}
+
+        diag.values_from(values)
+        diag.publish()
+        assert diag._status.level == ERROR and "training stopped" in diag._status.message
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
+
+
+def test_a_learner_topic_for_the_root_namespace_is_absolute():
+    from sac_ros.nodes.learner_node import topic
+
+    assert topic("/", "sac/transitions") == "/sac/transitions"
+    assert topic("/r1", "sac/transitions") == "/r1/sac/transitions"
+    assert topic("/r1/", "sac/transitions") == "/r1/sac/transitions"
+    assert topic("", "sac/transitions") == "sac/transitions"  # the node's own namespace

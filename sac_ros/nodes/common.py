@@ -171,6 +171,8 @@ class Diagnostics:
             self._problems.pop(key, None)
 
     def publish(self) -> None:
+        # The values first: gathering them may report a problem, which this status says.
+        values = [KeyValue(key=k, value=str(v)) for k, v in self._values().items()]
         now = time.monotonic()
         with self._lock:
             self._problems = {k: v for k, v in self._problems.items() if v[2] > now}
@@ -182,7 +184,7 @@ class Diagnostics:
             level, message = OK, "ok"
         self._status.level = level
         self._status.message = message
-        self._status.values = [KeyValue(key=k, value=str(v)) for k, v in self._values().items()]
+        self._status.values = values
         arr = DiagnosticArray(status=[self._status])
         arr.header.stamp = self._node.get_clock().now().to_msg()
         self._pub.publish(arr)

@@ -68,7 +68,10 @@ STATS_FIELDS = (
 
 
 def topic(ns: str, name: str) -> str:
-    """``name`` under robot namespace ``ns`` ("" = the node's own namespace)."""
+    """``name`` under robot namespace ``ns`` ("" = the node's own namespace, "/" = the
+    root)."""
+    if ns.strip() == "/":
+        return f"/{name}"
     ns = ns.rstrip("/")
     return f"{ns}/{name}" if ns else name
 
