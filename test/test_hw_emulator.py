@@ -216,6 +216,27 @@ def test_bad_crc_instruction_is_ignored(emu, port):
     assert emu.stats["bad_crc"] == 1
 
 
+def test_a_length_field_hit_by_noise_is_dropped_while_the_master_keeps_polling(emu):
+    """A packet whose LENGTH says ~780 bytes: a servo times a partial packet from its first
+    byte and drops it. Timed from the last byte, the emulator waited for a quiet gap that
+    the SDK's polling (every 34 ms) never left, and stayed deaf for ~2 s: long enough
+    for the driver to call the bus lost and stop the hand."""
+    handler = sdk.PortHandler(emu.port_name)  # stock SDK timing: 34 ms per try
+    assert handler.openPort() and handler.setBaudRate(1_000_000)
+    try:
+        assert PH.ping(handler, 10)[1] == sdk.COMM_SUCCESS
+        # A READ of motor 10 whose LEN_H became 0x03 (0x0307 bytes to come).
+        handler.writePort([0xFF, 0xFF, 0xFD, 0x00, 10, 0x07, 0x03, 0x02, 0x84, 0x00, 0x04,
+                           0x00, 0x1D, 0x15])  # fmt: skip
+        start, failures = time.monotonic(), 0
+        while PH.read4ByteTxRx(handler, 10, 132)[1] != sdk.COMM_SUCCESS:
+            failures += 1
+            assert time.monotonic() - start < 5.0
+        assert time.monotonic() - start < 0.3, f"deaf for {failures} reads"
+    finally:
+        handler.closePort()
+
+
 def test_fault_injection_silent_and_corrupt(emu, port):
     emu.set_silent(11)
     assert PH.ping(port, 11)[1] == sdk.COMM_RX_TIMEOUT

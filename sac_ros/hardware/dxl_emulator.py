@@ -586,7 +586,7 @@ class DynamixelEmulator:
     # ------------------------------------------------------------------ I/O thread
     def _serve(self, master: int, stop_r: int) -> None:
         parser = proto.PacketParser()
-        last_input = 0.0
+        pending_since = 0.0  # when the partial packet in the parser began
         try:
             while True:
                 ready, _, _ = select.select([master, stop_r], [], [], 1.0)
@@ -602,14 +602,21 @@ class DynamixelEmulator:
                     time.sleep(0.01)
                     continue
                 now = time.monotonic()
-                if now - last_input > _STALE_INPUT_S and parser.pending:
+                # A partial packet is timed from its first byte, as a servo does: a length
+                # field hit by noise must not hold the parser while the master keeps
+                # polling (every poll would feed it, and a quiet gap never comes).
+                if parser.pending and now - pending_since > _STALE_INPUT_S:
                     parser.clear()
-                last_input = now
+                had_pending = bool(parser.pending)
                 bad_before = parser.bad_crc
+                packets = 0
                 for packet in parser.feed(data):
+                    packets += 1
                     reply = self.handle(packet)
                     if reply:
                         self._send(master, reply)
+                if parser.pending and (packets or not had_pending):
+                    pending_since = now  # a packet begun in this read
                 self.stats["bad_crc"] += parser.bad_crc - bad_before
         finally:
             os.close(stop_r)
