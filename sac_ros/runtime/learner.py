@@ -12,8 +12,9 @@
   live change applies to data that comes after it); the trainer spends that credit, also
   while no data arrives (robot resets), and then waits. So updates <= utd_ratio x received.
 * Every ``publish_every`` updates the actor goes out through ``on_policy(version, bytes)``
-  with a version one higher than the last (version 0: the weights at start). A resumed
-  learner starts one above the highest version the run ever published
+  with a version one higher than the last. A new learner publishes nothing before that
+  (its untrained weights would end the robots' uniform-random warm-up early); a resumed
+  one publishes its weights at start, one above the highest version the run ever published
   (``run_dir/policy_version.json``), so a number never names two sets of weights.
 * Every ``checkpoint_every`` seconds and on :meth:`close`, a checkpoint
   (:mod:`sac_ros.runtime.checkpoint`): the inbox marks what it received as durable and the
@@ -323,14 +324,17 @@ class LearnerCore:
 
     # ------------------------------------------------------------------ training
     def start(self) -> None:
-        """Publish the current policy, then train in a background thread."""
+        """Publish a resumed learner's policy, then train in a background thread."""
         if self._thread is not None:
             raise RuntimeError("the learner is already running")
         if self._closed:
             raise RuntimeError("the learner is closed")
         # A resumed learner's weights are the checkpoint's, newer than the version it
-        # records (and versions may have gone out after it): a new number.
-        self._publish_policy(bump=self._resumed)
+        # records (and versions may have gone out after it): a new number. A new one's
+        # are untrained: the robots keep acting uniformly at random (the warm-up, as in the
+        # in-process trainer) until trained weights go out, publish_every updates later.
+        if self._resumed:
+            self._publish_policy(bump=True)
         self._thread = threading.Thread(target=self._run, name="sac-trainer", daemon=True)
         self._thread.start()
 
