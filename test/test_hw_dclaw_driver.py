@@ -572,3 +572,30 @@ def test_a_torque_off_a_motor_missed_does_not_follow_a_later_torque_on():
         assert emu.register(VALVE, "torque_enable") == 1
         assert core.command_valve(1.0)
         core.close()
+
+
+def test_a_port_back_with_one_motor_silent_still_switches_off_those_that_hear():
+    """The port is lost while the hand runs (the driver stops it: safe stop) and comes back
+    with one servo silent. Reconnecting needs every motor, so it waits; the eight that
+    answer must not keep holding torque meanwhile, nor after close()."""
+    pose = [0.0, -0.8, 0.9] * 3
+    with DynamixelEmulator(initial_positions=START) as emu:
+        core = DClawDriverCore(config(emu.port_name))
+        core.connect()
+        core.enable()
+        for _ in range(5):
+            core.command(pose)
+            core.cycle()
+            time.sleep(0.02)
+        emu.unplug()
+        emu.set_silent(32, True)
+        emu.replug()
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end:
+            state = core.cycle()
+            time.sleep(0.02)
+        assert state.mode is Mode.SAFE_STOP and not state.connected
+        hearing = [i for i in JOINT_IDS if i != 32]
+        assert {i: emu.register(i, "torque_enable") for i in hearing} == dict.fromkeys(hearing, 0)
+        assert core.torque_off_pending == [32]  # the silent one is still owed its torque off
+        core.close()

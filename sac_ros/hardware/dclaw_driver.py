@@ -577,6 +577,8 @@ class DClawDriverCore:
             self.bus.open(self.config.port, self.config.baud)
             self.bus.ping(self._all_ids)
         except BusError as exc:
+            if not exc.port_lost:
+                self._switch_off_those_that_hear()
             self.bus.close()
             self._last_comm_error = str(exc)
             return
@@ -587,6 +589,22 @@ class DClawDriverCore:
         if self._torque_off_pending:
             self._last_torque_retry = -math.inf
             self._retry_torque_off(now)
+
+    def _switch_off_those_that_hear(self) -> None:
+        """The port is back but a motor is silent (not reconnected): the motors that do
+        answer get the torque off they are owed now, not once the silent one is back."""
+        owed = set(self._torque_off_pending)
+        if self._mode in (Mode.SAFE_STOP, Mode.ESTOP, Mode.IDLE):
+            owed |= set(self._all_ids)
+        if not owed:
+            return
+        ids = tuple(sorted(owed))
+        try:
+            self.bus.torque(ids, False)
+            failed: set[int] = set()
+        except BusError as exc:
+            failed = set(exc.failures) or set(ids)
+        self._torque_off_pending = failed | (self._torque_off_pending - set(ids))
 
     # ------------------------------------------------------------------ valve
     def valve_target(self, angle: float) -> float:
