@@ -489,6 +489,10 @@ class DClawDriverCore:
         if not self._connected:
             self._torque_off_pending |= set(ids)
             return set(ids)
+        return self._send_torque_off(ids)
+
+    def _send_torque_off(self, ids: tuple[int, ...]) -> set[int]:
+        """Torque off on the bus; the motors that did not acknowledge stay pending."""
         try:
             self.bus.torque(ids, False)
             failed: set[int] = set()
@@ -577,34 +581,26 @@ class DClawDriverCore:
             self.bus.open(self.config.port, self.config.baud)
             self.bus.ping(self._all_ids)
         except BusError as exc:
-            if not exc.port_lost:
-                self._switch_off_those_that_hear()
+            owed = self._owed_torque_off()
+            if owed and not exc.port_lost:
+                # The port is back but a motor is silent (not reconnected): the motors
+                # that answer get their torque off now, not once the silent one is back.
+                self._send_torque_off(tuple(sorted(owed)))
             self.bus.close()
             self._last_comm_error = str(exc)
             return
         self._connected = True
         self._counts["reconnects"] += 1
-        if self._mode in (Mode.SAFE_STOP, Mode.ESTOP, Mode.IDLE):
-            self._torque_off_pending |= set(self._all_ids)
+        self._torque_off_pending = self._owed_torque_off()
         if self._torque_off_pending:
             self._last_torque_retry = -math.inf
             self._retry_torque_off(now)
 
-    def _switch_off_those_that_hear(self) -> None:
-        """The port is back but a motor is silent (not reconnected): the motors that do
-        answer get the torque off they are owed now, not once the silent one is back."""
-        owed = set(self._torque_off_pending)
-        if self._mode in (Mode.SAFE_STOP, Mode.ESTOP, Mode.IDLE):
-            owed |= set(self._all_ids)
-        if not owed:
-            return
-        ids = tuple(sorted(owed))
-        try:
-            self.bus.torque(ids, False)
-            failed: set[int] = set()
-        except BusError as exc:
-            failed = set(exc.failures) or set(ids)
-        self._torque_off_pending = failed | (self._torque_off_pending - set(ids))
+    def _owed_torque_off(self) -> set[int]:
+        """What a port that comes back must switch off: the motors still pending, and all
+        of them while the hand is meant to be off."""
+        stopped = self._mode in (Mode.SAFE_STOP, Mode.ESTOP, Mode.IDLE)
+        return self._torque_off_pending | (set(self._all_ids) if stopped else set())
 
     # ------------------------------------------------------------------ valve
     def valve_target(self, angle: float) -> float:
