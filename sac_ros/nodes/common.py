@@ -230,6 +230,11 @@ def stamp_seconds(stamp: Any) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
+def stamp_ns(stamp: Any) -> int:
+    """A header stamp in whole nanoseconds (exact, where seconds as a float are not)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
 def ensure_localhost_discovery() -> None:
     """Keep DDS discovery on this machine unless the user chose otherwise."""
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")

@@ -186,10 +186,6 @@ def command_instant(msg: Float64MultiArray) -> int | None:
     return None
 
 
-def stamp_ns(stamp: object) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)  # type: ignore[attr-defined]
-
-
 def read_bytes(msg: UInt8MultiArray) -> bytes:
     return bytes(msg.data)
 

@@ -50,6 +50,7 @@ from sac_ros.nodes.common import (
     declare,
     spin_node,
     spin_until,
+    stamp_ns,
     stamp_seconds,
     steady_timer,
 )
@@ -444,7 +445,7 @@ class PolicyNode(Node):
             # a simulator that has stepped from that instant already drops a resend.
             instant = None
             if self.tick == "lockstep" and "joint_states" in self._latest:
-                instant = messages.stamp_ns(self._latest["joint_states"][1].header.stamp)
+                instant = stamp_ns(self._latest["joint_states"][1].header.stamp)
             self._last_command = messages.command(targets, instant)
             self._send(self._last_command)
 

@@ -334,7 +334,7 @@ class LearnerCore:
         # are untrained: the robots keep acting uniformly at random (the warm-up, as in the
         # in-process trainer) until trained weights go out, publish_every updates later.
         if self._resumed:
-            self._publish_policy(bump=True)
+            self._publish_policy()
         self._thread = threading.Thread(target=self._run, name="sac-trainer", daemon=True)
         self._thread.start()
 
@@ -372,7 +372,7 @@ class LearnerCore:
                 self._sums[key] = self._sums.get(key, 0.0) + value
             self._sum_count += 1
             if self.updates % self.publish_every == 0:
-                self._publish_policy(bump=True)
+                self._publish_policy()
             if self.updates % self.settings.log_every == 0:
                 self._write_logs()
         return True
@@ -416,7 +416,7 @@ class LearnerCore:
             f"to {self.updates} (the last checkpoint)"
         )
         self._log(self.train_error)
-        self._publish_policy(bump=True)
+        self._publish_policy()
 
     def _published_version(self) -> int:
         if self._version_file is None or not self._version_file.exists():
@@ -428,9 +428,9 @@ class LearnerCore:
                       "checkpoint's")  # fmt: skip
             return 0
 
-    def _publish_policy(self, bump: bool) -> None:
-        if bump:
-            self.policy_version += 1
+    def _publish_policy(self) -> None:
+        """The actor, as a version one higher than the last."""
+        self.policy_version += 1
         if self._on_policy is not None and self._version_file is not None:
             try:  # recorded before it goes out; no fsync: it guards against a crash
                 write_json_atomic(
