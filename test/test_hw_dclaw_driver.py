@@ -541,26 +541,18 @@ def test_a_torque_off_a_motor_missed_does_not_follow_a_later_torque_on():
     motor off behind the driver's back (a finger went limp, then a misleading safe stop
     'torque is off though it was on'; the valve quietly ignored its reset goals)."""
     pose = [0.0, -0.8, 0.9] * 3
-
-    def cycles(core: DClawDriverCore, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            core.command(pose)
-            core.cycle()
-            time.sleep(0.02)
-
     with DynamixelEmulator(initial_positions=START) as emu:
         core = DClawDriverCore(config(emu.port_name))
         core.connect()
         core.enable()
-        cycles(core, 0.2)
+        run_cycles(core, 0.2, targets=pose)
         emu.set_silent(21, True)
         with pytest.raises(BusError):
             core.disable()
         emu.set_silent(21, False)
         assert 21 in core.torque_off_pending
         core.enable()
-        cycles(core, 0.5)
+        run_cycles(core, 0.5, targets=pose)
         assert core.mode is Mode.RUNNING, core.fault
         assert emu.register(21, "torque_enable") == 1 and not core.torque_off_pending
         emu.set_silent(VALVE, True)
@@ -568,7 +560,7 @@ def test_a_torque_off_a_motor_missed_does_not_follow_a_later_torque_on():
             core.set_valve_torque(False)
         emu.set_silent(VALVE, False)
         core.set_valve_torque(True)
-        cycles(core, 0.2)
+        run_cycles(core, 0.2, targets=pose)
         assert emu.register(VALVE, "torque_enable") == 1
         assert core.command_valve(1.0)
         core.close()
@@ -583,19 +575,13 @@ def test_a_port_back_with_one_motor_silent_still_switches_off_those_that_hear():
         core = DClawDriverCore(config(emu.port_name))
         core.connect()
         core.enable()
-        for _ in range(5):
-            core.command(pose)
-            core.cycle()
-            time.sleep(0.02)
+        run_cycles(core, 0.1, targets=pose)
         emu.unplug()
         emu.set_silent(32, True)
         emu.replug()
-        end = time.monotonic() + 3.0
-        while time.monotonic() < end:
-            state = core.cycle()
-            time.sleep(0.02)
+        state = run_cycles(core, 3.0)[-1]
         assert state.mode is Mode.SAFE_STOP and not state.connected
         hearing = [i for i in JOINT_IDS if i != 32]
-        assert {i: emu.register(i, "torque_enable") for i in hearing} == dict.fromkeys(hearing, 0)
+        assert torque(emu, hearing) == [0] * len(hearing)
         assert core.torque_off_pending == [32]  # the silent one is still owed its torque off
         core.close()
