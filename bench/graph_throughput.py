@@ -8,6 +8,13 @@ once (a resend is not a step), and acknowledges them on sac/transitions_ack as t
 learner does, so the policy node releases what it retains and resends nothing. The
 policy weights are the same 2 x 256 actor in both. In-process is measured before and
 after the graph, and averaged.
+The graph's nodes hold a PM QoS CPU latency request (``--cpu-latency-us``, default 0, as
+``sac-ros train --cpu-latency-us 0`` or the launch argument ``cpu_latency_us:=0``): a
+lockstep step hands off between processes several times, and an idle CPU that halts
+(on a VM, a halted vCPU the host must wake) makes each hand-off slow. Where the nodes
+cannot hold it (no write access to /dev/cpu_dma_latency) ``cpu_latency_request`` says
+why. The same graph then runs again without any request, for comparison
+(``ratio_idle_default``).
 Prints one JSON line with graph_steps_per_s, inprocess_steps_per_s and ratio. Also, from
 the policy node's /diagnostics: its step period within episodes (p50), i.e. the graph's rate
 without the valve resets, which in the graph drive the valve motor through the simulated
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -33,6 +41,7 @@ from sac_ros.graph import build_graph
 from sac_ros.launcher import GraphProcesses
 from sac_ros.nodes import messages
 from sac_ros.nodes.common import EVENT_QOS, POLICY_QOS, TRANSITION_QOS
+from sac_ros.runtime import cpu_latency
 from sac_ros.runtime.delivery import Inbox
 from sac_ros.runtime.wire import decode_transitions
 from sac_ros.sac import ObsSpec, Policy, SACAgent, SACConfig
@@ -60,13 +69,19 @@ def cpu_seconds(pid: int) -> float:
 
 
 def graph_rate(
-    weights: bytes, seconds: float, tmp: Path
-) -> tuple[float, dict[str, str], dict[str, float]]:
+    weights: bytes, seconds: float, tmp: Path, cpu_latency_us: int | None
+) -> tuple[float, dict[str, str], dict[str, float], str]:
     """Transitions (policy steps) per second; reset steps are not counted. The policy
-    node's last /diagnostics values. And each node's CPU time per transition (us) over the
-    same window: what the graph costs, whatever the host's contention does to the rate."""
+    node's last /diagnostics values. Each node's CPU time per transition (us) over the
+    same window: what the graph costs, whatever the host's contention does to the rate.
+    And whether the nodes held the CPU latency request (None: none asked for)."""
     nodes = build_graph("dclaw", "mujoco", "state", learner=False)
-    graph = GraphProcesses(nodes, log_dir=tmp)
+    env = dict(os.environ)
+    env.pop(cpu_latency.ENV, None)
+    if cpu_latency_us is not None:  # as `sac-ros train --cpu-latency-us`
+        env[cpu_latency.ENV] = str(cpu_latency_us)
+    shutil.rmtree(tmp, ignore_errors=True)  # the node logs of this run only
+    graph = GraphProcesses(nodes, log_dir=tmp, env=env)
     node = rclpy.create_node("throughput_sink")
     ex = SingleThreadedExecutor()
     ex.add_node(node)
@@ -120,21 +135,42 @@ def graph_rate(
         ex.shutdown()
         node.destroy_node()
     log(f"graph exit codes {codes}")
-    return transitions, policy_diag, cpu_us
+    return transitions, policy_diag, cpu_us, latency_outcome(tmp, cpu_latency_us)
+
+
+def latency_outcome(log_dir: Path, asked: int | None) -> str:
+    """What the nodes' logs say of the CPU latency request: held by all, or why not."""
+    if asked is None:
+        return "not asked"
+    logs = [p.read_text(errors="replace") for p in sorted(log_dir.glob("*.log"))]
+    held = [f"CPU wake-up latency held at {asked} us" in text for text in logs]
+    if logs and all(held):
+        return f"held at {asked} us by every node"
+    refusals = [line for text in logs for line in text.splitlines() if "not limited" in line]
+    return refusals[0].split("]: ")[-1] if refusals else f"held by {sum(held)} of {len(logs)}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--tmp", default="/tmp/sac_ros_bench_throughput")
+    parser.add_argument(
+        "--cpu-latency-us", type=int, default=0,
+        help="the PM QoS request the graph's nodes hold in the main measurement "
+        "(-1: none; the graph also runs without one, for comparison)",
+    )  # fmt: skip
     args = parser.parse_args()
+    asked = None if args.cpu_latency_us < 0 else args.cpu_latency_us
     spec = ObsSpec.vector(dclaw_valve.STATE_DIM)
     weights = SACAgent(spec, 9, SACConfig(device="cpu")).policy_bytes(1)
     policy = Policy.from_bytes(weights, spec, 9, seed=0)
     before, cpu_before = inprocess(policy, args.seconds / 3)
     rclpy.init()
     try:
-        graph, diag, cpu_us = graph_rate(weights, args.seconds, Path(args.tmp))
+        graph, diag, cpu_us, latency = graph_rate(weights, args.seconds, Path(args.tmp), asked)
+        idle = None
+        if asked is not None:
+            idle = graph_rate(weights, args.seconds, Path(args.tmp), None)
     finally:
         rclpy.shutdown()
     after, cpu_after = inprocess(policy, args.seconds / 3)
@@ -145,15 +181,16 @@ def main() -> None:
     within = 1000.0 / period_ms
     log(f"in-process {before:.0f} / {after:.0f} steps/s, graph {graph:.0f} steps/s "
         f"({within:.0f} within episodes: policy step period p50 {period_ms:.3f} ms); "
-        f"reset p50 {diag.get('reset_ms_p50')} ms")  # fmt: skip
+        f"reset p50 {diag.get('reset_ms_p50')} ms; CPU latency request: {latency}")  # fmt: skip
     log(f"CPU per transition: graph {graph_cpu_us:.0f} us {cpu_us}, "
         f"in-process {inprocess_cpu_us:.0f} us")  # fmt: skip
-    emit({
+    result = {
         "graph_steps_per_s": graph,
         "inprocess_steps_per_s": ref,
         "inprocess_before": before,
         "inprocess_after": after,
         "ratio": graph / ref,
+        "cpu_latency_request": latency,
         "within_episode_steps_per_s": within,
         "within_episode_ratio": within / ref,
         "policy_step_ms_p50": float(diag.get("step_ms_p50", "nan")),
@@ -168,7 +205,15 @@ def main() -> None:
         "goal_ratio": 0.5,
         "goal_met": graph / ref >= 0.5,
         "seconds": args.seconds,
-    })  # fmt: skip
+    }  # fmt: skip
+    if idle is not None:  # the same graph with the CPUs' idle states left alone
+        idle_rate, idle_diag, _, _ = idle
+        log(f"without the request: graph {idle_rate:.0f} steps/s, ratio {idle_rate / ref:.3f}")
+        result["graph_steps_per_s_idle_default"] = idle_rate
+        result["ratio_idle_default"] = idle_rate / ref
+        idle_period = float(idle_diag.get("step_period_ms_p50", "nan"))
+        result["within_episode_ratio_idle_default"] = 1000.0 / idle_period / ref
+    emit(result)
 
 
 if __name__ == "__main__":

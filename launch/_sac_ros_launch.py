@@ -27,6 +27,7 @@ from typing import Any
 
 from sac_ros.graph import OBS, ROBOTS, SIMS, NodeSpec, build_graph, robot_namespaces
 from sac_ros.paths import share_path
+from sac_ros.runtime import cpu_latency
 
 # Seconds ros2 launch waits after SIGINT before it sends SIGTERM: a policy node waits up
 # to its drain_timeout (10 s) for the learner's acks, the learner writes its final
@@ -90,6 +91,13 @@ def robot_arguments(robot: str | None, learner: bool) -> list[Argument]:
             "gui",
             "true",
             "sim:=gazebo only: open Gazebo's window (false: server with headless rendering)",
+        ),
+        Argument(
+            "cpu_latency_us",
+            "",
+            "Keep the CPUs in idle states that wake within this many microseconds while "
+            "the nodes run (Linux PM QoS, /dev/cpu_dma_latency; 0: polling idle; '' = "
+            "leave them alone). Faster hand-offs, more power; needs write access",
         ),
     ]
     if learner:
@@ -232,11 +240,20 @@ def learner_graph(values: Mapping[str, str]) -> list[NodeSpec]:
     )  # fmt: skip
 
 
-def node_arguments(spec: NodeSpec) -> dict[str, Any]:
+def node_environment(values: Mapping[str, str]) -> dict[str, str]:
+    """Environment variables for every node: the ``cpu_latency_us`` request (checked)."""
+    us = cpu_latency.parse_microseconds(
+        values.get("cpu_latency_us", ""), "launch argument cpu_latency_us"
+    )
+    return {} if us is None else {cpu_latency.ENV: str(us)}
+
+
+def node_arguments(spec: NodeSpec, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Keyword arguments of ``launch_ros.actions.Node`` for one NodeSpec.
 
     Parameters: the NodeSpec's files in order, then its dictionary, so the dictionary
-    wins as ``-p`` does after ``--params-file`` on the sac-ros command line.
+    wins as ``-p`` does after ``--params-file`` on the sac-ros command line. ``env``:
+    variables added to the node's environment.
     """
     for key, value in spec.parameters.items():
         if isinstance(value, (list, tuple)) and not value:
@@ -254,6 +271,7 @@ def node_arguments(spec: NodeSpec) -> dict[str, Any]:
         "emulate_tty": True,
         "sigterm_timeout": SIGTERM_TIMEOUT.get(spec.role, "30"),
         **({"prefix": f"nice -n {spec.nice}"} if spec.nice else {}),
+        **({"additional_env": dict(env)} if env else {}),
     }
 
 
@@ -296,10 +314,10 @@ def monitor_nodes(values: Mapping[str, str]) -> list[dict[str, Any]]:
 
 
 # --- launch actions (launch and launch_ros imported from here on) ---------------------
-def node_action(spec: NodeSpec) -> Any:
+def node_action(spec: NodeSpec, env: Mapping[str, str] | None = None) -> Any:
     from launch_ros.actions import Node
 
-    return Node(**node_arguments(spec))
+    return Node(**node_arguments(spec, env))
 
 
 def _declare(arguments: list[Argument]) -> list[Any]:
@@ -346,7 +364,8 @@ def robot_launch_description(robot: str | None, learner: bool) -> Any:
                 name, values["obs"].strip(), parse_namespace(name, values["namespace"]),
                 gui=parse_bool("gui", values["gui"]),
             )  # fmt: skip
-        return actions + [node_action(n) for n in nodes]
+        env = node_environment(values)
+        return actions + [node_action(n, env) for n in nodes]
 
     return _description(arguments, actions_for)
 

@@ -44,6 +44,7 @@ from sac_ros.graph import (
     describe,
     robot_namespaces,
 )
+from sac_ros.runtime import cpu_latency
 
 DEFAULT_STEPS = {"dclaw": 20_000, "minitaur": 100_000}
 CHECKPOINT_DIR = "checkpoint"  # the learner's (sac_ros.runtime.learner.CHECKPOINT_DIR)
@@ -283,7 +284,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Every node keeps the lock open: after a kill -9 of this command its nodes stop on
     # their own and save once more, and no other session may write the run until they
     # have.
-    graph = GraphProcesses(nodes, log_dir=run_dir / "logs", inherit_fds=(lock.fileno(),))
+    env = dict(os.environ)
+    if args.cpu_latency_us is not None:  # every node holds the request (spin_node)
+        env[cpu_latency.ENV] = str(args.cpu_latency_us)
+    graph = GraphProcesses(nodes, log_dir=run_dir / "logs", env=env, inherit_fds=(lock.fileno(),))
     print(f"sac-ros: {args.robot} ({args.obs}) in {args.sim}, {len(nodes)} processes, "
           f"run directory {run_dir}"
           + (f", resumed at {record.env_steps} steps" if args.resume else ""))  # fmt: skip
@@ -525,6 +529,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--params-file", default=None, help="YAML overriding config/ROBOT.yaml")
     t.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument(
+        "--cpu-latency-us",
+        type=_int_at_least(0),
+        default=None,
+        metavar="US",
+        help="while the graph runs, keep the CPUs in idle states that wake within US "
+        "microseconds (Linux PM QoS, /dev/cpu_dma_latency; 0: polling idle). Faster "
+        "lockstep hand-offs, more power; needs write access to the device",
+    )
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="deterministic evaluation in MuJoCo")

@@ -222,6 +222,19 @@ def test_node_arguments_carry_the_spec(robot, sim, obs):
         assert kwargs.get("prefix") == (f"nice -n {spec.nice}" if spec.nice else None)
 
 
+def test_cpu_latency_argument_reaches_every_node_environment():
+    values = _defaults(support.robot_arguments("dclaw", learner=True))
+    assert support.node_environment(values) == {}
+    spec = build_graph("dclaw", "mujoco")[0]
+    assert "additional_env" not in support.node_arguments(spec, {})
+    env = support.node_environment({**values, "cpu_latency_us": " 0 "})
+    assert env == {"SAC_ROS_CPU_LATENCY_US": "0"}
+    assert support.node_arguments(spec, env)["additional_env"] == env
+    for bad in ("-1", "low"):
+        with pytest.raises(ValueError, match="cpu_latency_us"):
+            support.node_environment({**values, "cpu_latency_us": bad})
+
+
 def test_only_a_reward_node_off_the_critical_path_runs_at_lower_priority():
     # D'Claw in lockstep: the policy acts before the reward is in. Minitaur's reward can
     # end the episode, so its policy waits for it; on hardware every node keeps its place.

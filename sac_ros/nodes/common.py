@@ -33,6 +33,8 @@ from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
+from sac_ros.runtime.cpu_latency import request_from_environment
+
 try:  # rclpy's C++ EventsExecutor (Kilted and later; absent from older rclpy)
     from rclpy.experimental import EventsExecutor
 except ImportError:  # pragma: no cover - depends on the ROS install
@@ -252,6 +254,7 @@ def spin_node(
     subscriptions (in a reentrant callback group).
     """
     ensure_localhost_discovery()
+    latency = request_from_environment()  # SAC_ROS_CPU_LATENCY_US: fast wake-ups
     rclpy.init(
         args=list(args) if args is not None else None,
         signal_handler_options=SignalHandlerOptions.NO,
@@ -263,6 +266,12 @@ def spin_node(
     executor = MultiThreadedExecutor(threads) if threads > 1 else make_executor()
     executor.add_node(node)
     node.get_logger().info(f"spinning on {type(executor).__name__}")
+    if latency is not None:
+        outcome = latency.hold()
+        if latency.held:
+            node.get_logger().info(outcome)
+        else:
+            node.get_logger().warning(outcome)
     crash: Exception | None = None
     try:
         try:
@@ -279,6 +288,8 @@ def spin_node(
         if callable(close):
             close()
     finally:
+        if latency is not None:
+            latency.release()
         executor.shutdown(timeout_sec=5.0)
         node.destroy_node()
         if rclpy.ok():
