@@ -484,6 +484,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )  # fmt: skip
 
 
+def _latency_us(text: str) -> int:
+    try:
+        value = cpu_latency.parse_microseconds(text, "--cpu-latency-us")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if value is None:
+        raise argparse.ArgumentTypeError("expected a number of microseconds")
+    return value
+
+
 def _int_at_least(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -531,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument(
         "--cpu-latency-us",
-        type=_int_at_least(0),
+        type=_latency_us,
         default=None,
         metavar="US",
         help="while the graph runs, keep the CPUs in idle states that wake within US "

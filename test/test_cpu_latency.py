@@ -77,8 +77,9 @@ def test_train_takes_the_request_as_an_option():
     parser = build_parser()
     assert parser.parse_args(["train", "dclaw"]).cpu_latency_us is None
     assert parser.parse_args(["train", "dclaw", "--cpu-latency-us", "0"]).cpu_latency_us == 0
-    with pytest.raises(SystemExit):
-        parser.parse_args(["train", "dclaw", "--cpu-latency-us", "-3"])
+    for bad in ("-3", "", "soon", str(cpu_latency.MAX_US + 1)):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["train", "dclaw", "--cpu-latency-us", bad])
 
 
 @needs_device

@@ -43,7 +43,6 @@ import math
 import os
 import select
 import shutil
-import signal
 import tempfile
 import termios
 import threading
@@ -59,6 +58,7 @@ from sac_ros.hardware import dxl_protocol as proto
 from sac_ros.hardware.dxl_control_table import BAUD_RATES, ControlTable, StatusError
 from sac_ros.hardware.servo_backend import FirstOrderServos, ServoBackend
 from sac_ros.robots import dclaw
+from sac_ros.stop_signal import stop_on_signals
 
 _STALE_INPUT_S = 0.05  # a partial packet older than this is dropped (servo packet timeout)
 
@@ -671,9 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             parser.error(f"the MuJoCo D'Claw has no motors {sorted(missing)}")
 
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     with DynamixelEmulator(
         args.ids,
         backend=backend,
@@ -682,8 +680,9 @@ def main(argv: list[str] | None = None) -> int:
         model_number=args.model_number,
     ) as emulator:
         print(emulator.port_name, flush=True)
-        while not stop.wait(0.5):
-            pass
+        while not stop.requested:
+            time.sleep(0.1)
+    stop.ignore_further()
     return 0
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -34,6 +33,7 @@ from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
 from sac_ros.runtime.cpu_latency import request_from_environment
+from sac_ros.stop_signal import stop_on_signals
 
 try:  # rclpy's C++ EventsExecutor (Kilted and later; absent from older rclpy)
     from rclpy.experimental import EventsExecutor
@@ -259,9 +259,7 @@ def spin_node(
         args=list(args) if args is not None else None,
         signal_handler_options=SignalHandlerOptions.NO,
     )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()  # a flag: handlers may interrupt each other
     node = factory()
     executor = MultiThreadedExecutor(threads) if threads > 1 else make_executor()
     executor.add_node(node)
@@ -275,7 +273,7 @@ def spin_node(
     crash: Exception | None = None
     try:
         try:
-            while not stop.is_set() and rclpy.ok():
+            while not stop.requested and rclpy.ok():
                 executor.spin_once(timeout_sec=0.1)
         except ExternalShutdownException:
             return
@@ -292,8 +290,9 @@ def spin_node(
             latency.release()
         executor.shutdown(timeout_sec=5.0)
         node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        if rclpy.ok():  # rclpy installed no handlers: it must not "restore" the default ones
+            rclpy.shutdown(uninstall_handlers=False)
+        stop.ignore_further()  # the node is down: nothing is left to stop
     if crash is not None:
         raise crash  # the traceback, and a failed exit status for launch and sac-ros
 
