@@ -119,7 +119,9 @@ def _wait_for(predicate, timeout: float) -> bool:
 @pytest.mark.timeout(120)
 @needs_device
 def test_a_node_process_holds_the_request_while_it_spins():
-    assert current_limit() != 0, "another process holds a zero request already"
+    before = current_limit()
+    if before == 0:
+        pytest.skip("another process on this machine holds a 0 us request already")
     env = {**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", cpu_latency.ENV: "0"}
     node = subprocess.Popen([sys.executable, "-c", NODE], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
@@ -130,4 +132,4 @@ def test_a_node_process_holds_the_request_while_it_spins():
         out, _ = node.communicate(timeout=30)
     assert node.returncode == 0, out
     assert "CPU wake-up latency held at 0 us" in out
-    assert current_limit() == cpu_latency.MAX_US
+    assert current_limit() == before
