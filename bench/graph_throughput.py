@@ -143,10 +143,12 @@ def latency_outcome(log_dir: Path, asked: int | None) -> str:
     if asked is None:
         return "not asked"
     logs = [p.read_text(errors="replace") for p in sorted(log_dir.glob("*.log"))]
-    held = [f"CPU wake-up latency held at {asked} us" in text for text in logs]
+    held = [cpu_latency.held_text(asked) in text for text in logs]
     if logs and all(held):
         return f"held at {asked} us by every node"
-    refusals = [line for text in logs for line in text.splitlines() if "not limited" in line]
+    refusals = [
+        line for text in logs for line in text.splitlines() if cpu_latency.NOT_LIMITED in line
+    ]
     return refusals[0].split("]: ")[-1] if refusals else f"held by {sum(held)} of {len(logs)}"
 
 

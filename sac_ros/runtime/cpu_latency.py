@@ -25,6 +25,18 @@ from pathlib import Path
 DEVICE = Path("/dev/cpu_dma_latency")
 ENV = "SAC_ROS_CPU_LATENCY_US"
 MAX_US = 2_000_000_000  # the kernel's default, "no constraint"
+NOT_LIMITED = "CPU wake-up latency not limited"  # how a refused request is logged
+
+
+def held_text(microseconds: int) -> str:
+    """How a held request is logged (the benchmark and the tests look for it)."""
+    return f"CPU wake-up latency held at {microseconds} us"
+
+
+def _check_range(microseconds: int, what: str) -> int:
+    if not 0 <= microseconds <= MAX_US:
+        raise ValueError(f"{what} must be between 0 and {MAX_US} microseconds")
+    return microseconds
 
 
 def parse_microseconds(text: str, source: str = ENV) -> int | None:
@@ -37,9 +49,7 @@ def parse_microseconds(text: str, source: str = ENV) -> int | None:
         us = int(value)
     except ValueError:
         raise ValueError(f"{source}={text!r} must be a whole number of microseconds") from None
-    if not 0 <= us <= MAX_US:
-        raise ValueError(f"{source}={text!r} must be between 0 and {MAX_US} microseconds")
-    return us
+    return _check_range(us, f"{source}={text!r}")
 
 
 class CpuLatencyRequest:
@@ -48,9 +58,7 @@ class CpuLatencyRequest:
     graph works without it, only slower."""
 
     def __init__(self, microseconds: int, device: Path | str = DEVICE) -> None:
-        if not 0 <= microseconds <= MAX_US:
-            raise ValueError(f"CPU latency must be between 0 and {MAX_US} us, got {microseconds}")
-        self.microseconds = microseconds
+        self.microseconds = _check_range(microseconds, f"CPU latency {microseconds}")
         self.device = Path(device)
         self._fd: int | None = None
 
@@ -65,19 +73,19 @@ class CpuLatencyRequest:
         try:
             fd = os.open(self.device, os.O_WRONLY | os.O_CLOEXEC)
         except OSError as exc:
-            return f"CPU wake-up latency not limited: cannot open {self.device}: {exc.strerror}"
+            return f"{NOT_LIMITED}: cannot open {self.device}: {exc.strerror}"
         try:
             os.write(fd, struct.pack("=i", self.microseconds))
         except OSError as exc:
             os.close(fd)
-            return f"CPU wake-up latency not limited: {self.device} refused the request: {exc}"
+            return f"{NOT_LIMITED}: {self.device} refused the request: {exc}"
         self._fd = fd
         return self.describe()
 
     def describe(self) -> str:
         if self._fd is None:
-            return "CPU wake-up latency not limited"
-        return f"CPU wake-up latency held at {self.microseconds} us ({self.device})"
+            return NOT_LIMITED
+        return f"{held_text(self.microseconds)} ({self.device})"
 
     def release(self) -> None:
         if self._fd is not None:
