@@ -76,10 +76,8 @@ def graph_rate(
     same window: what the graph costs, whatever the host's contention does to the rate.
     And whether the nodes held the CPU latency request (None: none asked for)."""
     nodes = build_graph("dclaw", "mujoco", "state", learner=False)
-    env = dict(os.environ)
-    env.pop(cpu_latency.ENV, None)
-    if cpu_latency_us is not None:  # as `sac-ros train --cpu-latency-us`
-        env[cpu_latency.ENV] = str(cpu_latency_us)
+    env = {k: v for k, v in os.environ.items() if k != cpu_latency.ENV}
+    env.update(cpu_latency.environment(cpu_latency_us))  # as `sac-ros train --cpu-latency-us`
     shutil.rmtree(tmp, ignore_errors=True)  # the node logs of this run only
     graph = GraphProcesses(nodes, log_dir=tmp, env=env)
     node = rclpy.create_node("throughput_sink")

@@ -242,10 +242,10 @@ def learner_graph(values: Mapping[str, str]) -> list[NodeSpec]:
 
 def node_environment(values: Mapping[str, str]) -> dict[str, str]:
     """Environment variables for every node: the ``cpu_latency_us`` request (checked)."""
-    us = cpu_latency.parse_microseconds(
-        values.get("cpu_latency_us", ""), "launch argument cpu_latency_us"
+    text = values.get("cpu_latency_us", "")
+    return cpu_latency.environment(
+        cpu_latency.parse_microseconds(text, "launch argument cpu_latency_us")
     )
-    return {} if us is None else {cpu_latency.ENV: str(us)}
 
 
 def node_arguments(spec: NodeSpec, env: Mapping[str, str] | None = None) -> dict[str, Any]:

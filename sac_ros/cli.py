@@ -284,9 +284,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Every node keeps the lock open: after a kill -9 of this command its nodes stop on
     # their own and save once more, and no other session may write the run until they
     # have.
-    env = dict(os.environ)
-    if args.cpu_latency_us is not None:  # every node holds the request (spin_node)
-        env[cpu_latency.ENV] = str(args.cpu_latency_us)
+    # With --cpu-latency-us every node holds the request (spin_node).
+    env = {**os.environ, **cpu_latency.environment(args.cpu_latency_us)}
     graph = GraphProcesses(nodes, log_dir=run_dir / "logs", env=env, inherit_fds=(lock.fileno(),))
     print(f"sac-ros: {args.robot} ({args.obs}) in {args.sim}, {len(nodes)} processes, "
           f"run directory {run_dir}"

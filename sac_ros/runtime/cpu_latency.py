@@ -109,6 +109,12 @@ def current_limit(device: Path | str = DEVICE) -> int:
     return struct.unpack("=i", data)[0]
 
 
+def environment(microseconds: int | None) -> dict[str, str]:
+    """The variables that make a node process (``spin_node``) hold a request of
+    ``microseconds``; none for None. The node checks the value as it starts."""
+    return {} if microseconds is None else {ENV: str(microseconds)}
+
+
 def request_from_environment(environ: dict[str, str] | None = None) -> CpuLatencyRequest | None:
     """The request SAC_ROS_CPU_LATENCY_US asks for, None where it is unset or empty."""
     env = os.environ if environ is None else environ
